@@ -1,0 +1,13 @@
+"""urfbtf: learning rules that avoid weight transport, as Keras 3 layers.
+
+Amit (2019), "Deep learning with asymmetric connections and Hebbian updates",
+Front. Comput. Neurosci. 13:18. The layers live in `urfbtf.layers`, the rules in
+`urfbtf.rules`, the paper's networks in `urfbtf.nets`, and the experiment runner
+in `urfbtf.train` (with `python -m urfbtf.main` as its command line).
+"""
+
+__version__ = "0.1.0"
+
+# Importing these registers urfbtf's layers, loss and metric with Keras, so that
+# `keras.models.load_model` can read the models urfbtf saves.
+from urfbtf import layers, losses, metrics  # noqa: E402, F401
