@@ -1,0 +1,29 @@
+"""Keras layers trained by the rules of `urfbtf.rules`.
+
+Use them in any Keras model, with any optimizer and `model.fit`:
+
+    import keras
+    from urfbtf import layers
+
+    model = keras.Sequential([
+        keras.Input((32, 32, 3)),
+        layers.FeedbackConv2D(32, 5, rule="urfb"),
+        layers.SaturatedLinear(0.5),
+        keras.layers.Flatten(),
+        layers.FeedbackDense(10, rule="urfb"),
+    ])
+"""
+
+from urfbtf.layers.feedback_conv2d import FeedbackConv2D
+from urfbtf.layers.feedback_dense import FeedbackDense
+from urfbtf.layers.feedback_layer import BernoulliMask, FeedbackLayer
+from urfbtf.layers.saturated_linear import SaturatedLinear, saturated_linear
+
+__all__ = [
+    "BernoulliMask",
+    "FeedbackConv2D",
+    "FeedbackDense",
+    "FeedbackLayer",
+    "SaturatedLinear",
+    "saturated_linear",
+]

@@ -1,0 +1,207 @@
+"""The base of urfbtf's trainable layers: forward weights W, feedback weights R.
+
+Amit (2019) section 3.1: each layer holds its forward weights W and, for the
+random-feedback rules, feedback weights R of W's shape, drawn independently
+(Glorot uniform, as in the paper). Both are ordinary Keras weights, so they are
+checkpointed, saved in `.keras` files and mirrored across replicas; R is trainable
+only under urfb, where its gradient is W's.
+
+Random connectivity (the paper's "50%" runs): with `connectivity` p < 1, fixed
+Bernoulli(p) masks, drawn independently for W and for R when the layer is built,
+remove connections for good. The masks are stored as boolean weights (never
+inferred from a weight being 0.0), applied to W and R on every call, and masked
+entries start at exactly 0, so they stay 0 under any optimizer whose update is
+zero for a zero gradient. Backpropagation has no feedback weights to prune, and
+the original code never pruned under it, so asking for both is an error.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from urfbtf import rules
+from urfbtf.errors import UsageError
+
+
+@keras.saving.register_keras_serializable(package="urfbtf")
+class BernoulliMask(keras.initializers.Initializer):
+    """Boolean mask whose entries are True (kept) with probability `keep_prob`.
+
+    Args:
+        keep_prob: probability that a connection is kept.
+        seed: an integer for a reproducible mask, or None to draw from Keras'
+            global generator (seeded by `keras.utils.set_random_seed`).
+    """
+
+    def __init__(self, keep_prob: float, seed: int | None = None):
+        self.keep_prob = keep_prob
+        self.seed = seed
+
+    def __call__(self, shape, dtype=None):
+        del dtype  # Always boolean.
+        return keras.random.uniform(shape, seed=self.seed) < self.keep_prob
+
+    def get_config(self):
+        return {"keep_prob": self.keep_prob, "seed": self.seed}
+
+
+def _zero_where_masked(initializer, mask):
+    """Wraps `initializer` so that entries outside `mask` start at exactly 0."""
+
+    def masked_initializer(shape, dtype=None):
+        values = initializer(shape, dtype=dtype)
+        return tf.where(tf.convert_to_tensor(mask), values, tf.zeros_like(values))
+
+    return masked_initializer
+
+
+class FeedbackLayer(keras.layers.Layer):
+    """Base class: a map linear in W whose backward pass follows a learning rule.
+
+    Subclasses supply `kernel_shape(input_shape)`, `linear_map()` (a
+    `urfbtf.rules.LinearMap`) and the output shape.
+
+    Args:
+        rule: "bp", "frfb" or "urfb" (see `urfbtf.rules`).
+        connectivity: fraction p in (0, 1] of forward and of feedback connections
+            kept; p < 1 draws fixed independent masks for W and R.
+        use_bias: add a bias (the original code has none).
+        kernel_initializer: initializer of W.
+        feedback_initializer: initializer of R, drawn independently of W.
+        bias_initializer: initializer of the bias.
+        seed: integer seed of the connectivity masks (W's mask uses `seed`, R's
+            `seed + 1`); None draws them from Keras' global generator.
+        **kwargs: standard `keras.layers.Layer` arguments (name, dtype, ...).
+    """
+
+    def __init__(
+        self,
+        rule: str = "urfb",
+        connectivity: float = 1.0,
+        use_bias: bool = False,
+        kernel_initializer="glorot_uniform",
+        feedback_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        seed: int | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.rule = rules.get_rule(rule)
+        check_connectivity(connectivity, self.rule)
+        self.connectivity = float(connectivity)
+        self.use_bias = use_bias
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.feedback_initializer = keras.initializers.get(feedback_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.seed = seed
+        self._apply = rules.linear_rule(self.rule, self.linear_map())
+
+    def kernel_shape(self, input_shape) -> tuple[int, ...]:
+        raise NotImplementedError
+
+    def linear_map(self) -> rules.LinearMap:
+        raise NotImplementedError
+
+    def build(self, input_shape):
+        shape = self.kernel_shape(input_shape)
+        self.kernel_mask = self._add_mask("kernel_mask", shape, self.seed)
+        self.kernel = self.add_weight(
+            name="kernel",
+            shape=shape,
+            initializer=self._masked(self.kernel_initializer, self.kernel_mask),
+        )
+        self.feedback_mask = self.feedback = None
+        if self.rule.has_feedback:
+            feedback_seed = None if self.seed is None else self.seed + 1
+            self.feedback_mask = self._add_mask("feedback_mask", shape, feedback_seed)
+            self.feedback = self.add_weight(
+                name="feedback",
+                shape=shape,
+                initializer=self._masked(self.feedback_initializer, self.feedback_mask),
+                trainable=self.rule.feedback_learns,
+            )
+        self.bias = None
+        if self.use_bias:
+            self.bias = self.add_weight(
+                name="bias", shape=(shape[-1],), initializer=self.bias_initializer
+            )
+
+    def _add_mask(self, name, shape, seed):
+        if self.connectivity == 1.0:
+            return None
+        return self.add_weight(
+            name=name,
+            shape=shape,
+            dtype="bool",
+            initializer=BernoulliMask(self.connectivity, seed),
+            trainable=False,
+        )
+
+    @staticmethod
+    def _masked(initializer, mask):
+        return initializer if mask is None else _zero_where_masked(initializer, mask)
+
+    def _read(self, variable, mask):
+        # Read the weights into tensors before the custom-gradient call (it must
+        # not see Keras variables), in the layer's compute dtype.
+        value = tf.cast(tf.convert_to_tensor(variable), self.compute_dtype)
+        if mask is not None:
+            value = tf.where(tf.convert_to_tensor(mask), value, tf.zeros_like(value))
+        return value
+
+    def apply_linear(self, inputs):
+        """W ⊛ inputs (+ bias), with the backward pass of this layer's rule."""
+        kernel = self._read(self.kernel, self.kernel_mask)
+        feedback = None
+        if self.feedback is not None:
+            feedback = self._read(self.feedback, self.feedback_mask)
+        outputs = self._apply(inputs, kernel, feedback)
+        if self.bias is not None:
+            outputs = outputs + tf.cast(self.bias, self.compute_dtype)
+        return outputs
+
+    def call(self, inputs):
+        return self.apply_linear(inputs)
+
+    def effective_kernel(self) -> np.ndarray:
+        """W as the forward pass uses it (masked entries are 0)."""
+        return keras.ops.convert_to_numpy(self._read(self.kernel, self.kernel_mask))
+
+    def effective_feedback(self) -> np.ndarray | None:
+        """R as the backward pass uses it, or None when the rule has no feedback."""
+        if self.feedback is None:
+            return None
+        return keras.ops.convert_to_numpy(self._read(self.feedback, self.feedback_mask))
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "rule": self.rule.name,
+            "connectivity": self.connectivity,
+            "use_bias": self.use_bias,
+            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+            "feedback_initializer": keras.initializers.serialize(
+                self.feedback_initializer
+            ),
+            "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+            "seed": self.seed,
+        }
+
+
+def check_connectivity(connectivity: float, rule: rules.Rule) -> None:
+    """Raises `UsageError` unless `connectivity` is valid for `rule`."""
+    if not 0.0 < connectivity <= 1.0:
+        raise UsageError(
+            f"connectivity={connectivity!r} is outside (0, 1]: it is the fraction of "
+            "forward and of feedback connections kept (1 keeps all; the paper's "
+            "pruned runs use 0.5)."
+        )
+    if connectivity < 1.0 and not rule.has_feedback:
+        raise UsageError(
+            f"connectivity={connectivity!r} prunes forward and feedback connections, "
+            f"which only the random-feedback rules have; rule {rule.name!r} has no "
+            "feedback weights (the original code never pruned under "
+            "backpropagation). Use connectivity=1 with bp, or rule frfb or urfb."
+        )
