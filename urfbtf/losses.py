@@ -1,0 +1,76 @@
+"""Losses: the multi-class hinge loss of Amit (2019) and softmax cross-entropy.
+
+Eq. 4 of the paper, for an example of class c with outputs x (no nonlinearity on
+the output layer):
+
+    L(x, c) = max(1 - x_c, 0) + μ Σ_{i≠c} max(1 + x_i, 0),   μ = off_class_fac/(C-1)
+
+Its derivative (eq. 5) is -1 on the correct class while x_c < 1 and μ on each wrong
+class while x_i > -1: a signal each output unit can compute from its own activity
+and the target alone, so the output layer's update is Hebbian too. Losses are
+averaged over the batch, as in the original code. ("BP" in the paper's figures is
+backpropagation with softmax cross-entropy, "BP-H" with this hinge loss.)
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from urfbtf.errors import UsageError
+
+LOSSES = ("hinge", "softmax")
+
+
+def multiclass_hinge(labels: tf.Tensor, outputs: tf.Tensor, off_class_fac: float = 1.0):
+    """Per-example multi-class hinge loss, Amit (2019) eq. 4.
+
+    Args:
+        labels: integer class indices, shape [batch] (or [batch, 1]).
+        outputs: the linear output layer's activity, shape [batch, C], C >= 2.
+        off_class_fac: numerator of the balancing factor μ = off_class_fac/(C-1).
+
+    Returns:
+        The loss of each example, shape [batch].
+    """
+    num_classes = outputs.shape[-1]
+    labels = tf.reshape(tf.cast(labels, tf.int32), [-1])
+    on_class = tf.one_hot(labels, num_classes, dtype=outputs.dtype)
+    mu = off_class_fac / (num_classes - 1)
+    # relu'(0) = 0 in TensorFlow: a unit exactly at its margin gets no update, as
+    # in the original code (the paper's eq. 5 writes <=; it matters on a null set).
+    correct = tf.nn.relu(1.0 - outputs) * on_class
+    wrong = tf.nn.relu(1.0 + outputs) * (1.0 - on_class)
+    return tf.reduce_sum(correct + mu * wrong, axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="urfbtf")
+class MulticlassHinge(keras.losses.Loss):
+    """Amit (2019) eq. 4 as a Keras loss (mean over the batch by default).
+
+    Args:
+        off_class_fac: numerator of μ = off_class_fac/(C-1); 1 in all the paper's
+            runs.
+    """
+
+    def __init__(self, off_class_fac: float = 1.0, name: str = "multiclass_hinge", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.off_class_fac = off_class_fac
+
+    def call(self, y_true, y_pred):
+        return multiclass_hinge(y_true, y_pred, self.off_class_fac)
+
+    def get_config(self):
+        return {**super().get_config(), "off_class_fac": self.off_class_fac}
+
+
+def get_loss(name: str, off_class_fac: float = 1.0) -> keras.losses.Loss:
+    """Returns the loss called `name` ("hinge" or "softmax") for integer labels."""
+    if name == "hinge":
+        return MulticlassHinge(off_class_fac)
+    if name == "softmax":
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    raise UsageError(
+        f"Unknown loss {name!r}. Valid losses: hinge (the multi-class hinge loss of "
+        "Amit 2019, eq. 4) and softmax (softmax cross-entropy)."
+    )
