@@ -1,0 +1,236 @@
+"""The networks of Amit (2019), each from one small description.
+
+A description is a tuple of steps: `Conv` (convolution followed by the saturated
+linearity), `Pool`, `Drop`, `Sum` (two convolutions a = σ(conv(x)),
+b = σ(conv'(a)) and their sum a + b, with no parameters and no nonlinearity after
+it: the paper's residual "SUM"), `Dense` (followed by σ) and `Output` (linear,
+one unit per class, never pruned). A flatten (NHWC order, as the original) is
+inserted before the first dense step.
+
+Where the paper and the code that produced it (commit 9d59f23 of yaliamit/URFB,
+January 2019) disagree, the code is followed; each net's flagfile in `flags/`
+says what the paper has instead:
+
+* simpnet pools 3x3 with stride 3 (paper: stride 2, 16x16 output);
+* deepernet's last block is a 2x2 then a 3x3 convolution (paper: two 3x3);
+* deepnet has no file in the original repository and is built from the paper.
+
+Max-pooling follows the original code too: disjoint windows (size == stride) are
+TensorFlow's SAME max-pool; overlapping windows (3x3, stride 2) are anchored at
+their top-left pixel, with zeros padded at the bottom and right that take part in
+the max (Keras' SAME pool pads with -inf and centres differently).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import keras
+
+from urfbtf import rules
+from urfbtf.errors import UsageError
+from urfbtf.layers import FeedbackConv2D, FeedbackDense, FeedbackLayer, SaturatedLinear
+
+
+@dataclasses.dataclass(frozen=True)
+class Conv:
+    name: str
+    filters: int
+    kernel_size: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Sum:
+    """Residual block: σ(conv(x)) + σ(conv'(σ(conv(x))))."""
+
+    name: str
+    first: Conv
+    second: Conv
+
+
+@dataclasses.dataclass(frozen=True)
+class Pool:
+    name: str
+    size: int
+    stride: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Drop:
+    name: str
+    rate: float  # Fraction of units dropped, as in the paper and keras.layers.Dropout.
+
+
+@dataclasses.dataclass(frozen=True)
+class Dense:
+    name: str
+    units: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Output:
+    name: str = "output"
+
+
+NETS = {
+    "simpnet": (
+        Conv("conv1", 32, 5),
+        Pool("pool1", 3, 3),
+        Drop("drop1", 0.8),
+        Dense("dense1", 500),
+        Drop("drop2", 0.3),
+        Output(),
+    ),
+    "deepnet": (
+        Conv("conv1", 32, 5),
+        Pool("pool1", 3, 2),
+        Conv("conv2", 32, 3),
+        Conv("conv3", 32, 3),
+        Pool("pool2", 3, 2),
+        Drop("drop1", 0.8),
+        Conv("conv4", 32, 3),
+        Conv("conv5", 32, 3),
+        Pool("pool3", 3, 2),
+        Drop("drop2", 0.3),
+        Dense("dense1", 500),
+        Output(),
+    ),
+    "deepernet": (
+        Sum("sum0", Conv("conv0", 16, 3), Conv("conv0a", 16, 3)),
+        Sum("sum1", Conv("conv1", 32, 3), Conv("conv1a", 32, 3)),
+        Pool("pool1", 3, 2),
+        Drop("drop1", 0.5),
+        Sum("sum2", Conv("conv2", 64, 3), Conv("conv2a", 64, 3)),
+        Pool("pool2", 3, 2),
+        Sum("sum3", Conv("conv3", 128, 2), Conv("conv3a", 128, 3)),
+        Pool("pool3", 3, 2),
+        Drop("drop2", 0.8),
+        Dense("dense1", 500),
+        Output(),
+    ),
+    "deepnet_s": (
+        Sum("sum0", Conv("conv0", 16, 3), Conv("conv0a", 16, 3)),
+        Pool("pool1", 3, 3),
+        Drop("drop1", 0.5),
+        Sum("sum2", Conv("conv2", 64, 3), Conv("conv2a", 64, 3)),
+        Pool("pool2", 2, 2),
+        Sum("sum3", Conv("conv3", 64, 2), Conv("conv3a", 64, 2)),
+        Pool("pool3", 2, 2),
+        Drop("drop3", 0.5),
+        Dense("dense1", 500),
+        Output(),
+    ),
+}
+
+
+def get_description(net) -> tuple:
+    """The description of `net` (a name from `NETS`, or a description itself)."""
+    if not isinstance(net, str):
+        return tuple(net)
+    if net not in NETS:
+        raise UsageError(f"Unknown net {net!r}. Valid nets: {', '.join(NETS)}.")
+    return NETS[net]
+
+
+def max_pool(x, size: int, stride: int, name: str):
+    """Max-pooling as the original code defines it (see the module docstring)."""
+    if size == stride:
+        return keras.layers.MaxPool2D(size, stride, padding="same", name=name)(x)
+    height, width = x.shape[1:3]
+    # Windows start every `stride` pixels at the top-left corner; pad the bottom
+    # and right with zeros until the last window fits.
+    pad_rows = (math.ceil(height / stride) - 1) * stride + size - height
+    pad_cols = (math.ceil(width / stride) - 1) * stride + size - width
+    x = keras.layers.ZeroPadding2D(((0, pad_rows), (0, pad_cols)), name=f"{name}_pad")(x)
+    return keras.layers.MaxPool2D(size, stride, padding="valid", name=name)(x)
+
+
+def build_net(
+    net,
+    *,
+    input_shape: tuple[int, int, int],
+    num_classes: int,
+    rule: str = "urfb",
+    connectivity: float = 1.0,
+    nonlin_scale: float = 0.5,
+    dropout_seed: int | None = None,
+    plain_keras: bool = False,
+    model_class: type = keras.Model,
+) -> keras.Model:
+    """Builds a functional Keras model from a net name or description.
+
+    Args:
+        net: a name from `NETS` or a description (tuple of steps).
+        input_shape: (height, width, channels) of the images.
+        num_classes: units of the output layer.
+        rule: learning rule of every conv and dense layer, the output included.
+        connectivity: fraction of connections kept in every layer but the output
+            layer (which the original never pruned: with many classes the hinge
+            loss fails when it is).
+        nonlin_scale: slope s of the saturated linearity (0.5 in the original).
+        dropout_seed: seed of the dropout layers (layer i uses dropout_seed + i),
+            or None to draw from Keras' global generator.
+        plain_keras: build the same network from standard `keras.layers.Conv2D`
+            and `Dense` (no bias) trained by autodiff: the reference model for
+            tests and benchmarks; `rule` and `connectivity` are then ignored.
+        model_class: the `keras.Model` subclass to instantiate, for rules that
+            bring their own training step (`urfbtf.rules.Rule.model_class`).
+
+    Returns:
+        An uncompiled functional model named after the net.
+    """
+    description = get_description(net)
+    rule = rules.get_rule(rule)
+
+    def linear(step, hidden: bool):
+        if plain_keras:
+            if isinstance(step, Conv):
+                return keras.layers.Conv2D(
+                    step.filters, step.kernel_size, padding="same", use_bias=False,
+                    name=step.name,
+                )
+            return keras.layers.Dense(step.units, use_bias=False, name=step.name)
+        kept = connectivity if hidden else 1.0
+        if isinstance(step, Conv):
+            return FeedbackConv2D(
+                step.filters, step.kernel_size, rule=rule.name, connectivity=kept,
+                name=step.name,
+            )
+        return FeedbackDense(step.units, rule=rule.name, connectivity=kept, name=step.name)
+
+    def activated(x, step):
+        x = linear(step, hidden=True)(x)
+        return SaturatedLinear(nonlin_scale, name=f"{step.name}_sl")(x)
+
+    inputs = keras.Input(input_shape, name="image")
+    x = inputs
+    drop_index = 0
+    for step in description:
+        if isinstance(step, (Dense, Output)) and len(x.shape) > 2:
+            x = keras.layers.Flatten(name="flatten")(x)
+        if isinstance(step, Conv):
+            x = activated(x, step)
+        elif isinstance(step, Sum):
+            first = activated(x, step.first)
+            second = activated(first, step.second)
+            x = keras.layers.Add(name=step.name)([first, second])
+        elif isinstance(step, Pool):
+            x = max_pool(x, step.size, step.stride, step.name)
+        elif isinstance(step, Drop):
+            seed = None if dropout_seed is None else dropout_seed + drop_index
+            drop_index += 1
+            x = keras.layers.Dropout(step.rate, seed=seed, name=step.name)(x)
+        elif isinstance(step, Dense):
+            x = activated(x, step)
+        elif isinstance(step, Output):
+            x = linear(Dense(step.name, num_classes), hidden=False)(x)
+        else:
+            raise TypeError(f"Unknown step {step!r} in a net description.")
+    name = net if isinstance(net, str) else "net"
+    return model_class(inputs, x, name=name)
+
+
+def feedback_layers(model: keras.Model) -> list:
+    """The layers of `model` that learn through a rule, bottom to top."""
+    return [layer for layer in model.layers if isinstance(layer, FeedbackLayer)]
