@@ -1,0 +1,20 @@
+"""Test-wide setup: the TensorFlow backend for Keras, and no network access."""
+
+import os
+import socket
+
+import pytest
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_network():
+    """Makes every socket connection fail, so that no test can download anything."""
+
+    def refuse(*args, **kwargs):
+        raise OSError("network disabled in tests")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(socket.socket, "connect", refuse)
+        yield
