@@ -1,4 +1,5 @@
-"""Test-wide setup: the TensorFlow backend for Keras, and no network access."""
+"""Test-wide setup: the TensorFlow backend for Keras, deterministic TensorFlow, and
+no network access."""
 
 import os
 import socket
@@ -6,6 +7,12 @@ import socket
 import pytest
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+from urfbtf import train  # noqa: E402
+
+# Before any TensorFlow op runs, as the command line does: runs in tests are then
+# reproducible bit for bit, which the resume tests rely on.
+train.make_deterministic()
 
 
 @pytest.fixture(autouse=True, scope="session")

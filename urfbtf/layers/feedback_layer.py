@@ -17,6 +17,8 @@ the original code never pruned under it, so asking for both is an error.
 
 from __future__ import annotations
 
+import random
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -72,7 +74,8 @@ class FeedbackLayer(keras.layers.Layer):
         feedback_initializer: initializer of R, drawn independently of W.
         bias_initializer: initializer of the bias.
         seed: integer seed of the connectivity masks (W's mask uses `seed`, R's
-            `seed + 1`); None draws them from Keras' global generator.
+            `seed + 1`); None draws one from Python's `random`, which
+            `keras.utils.set_random_seed` seeds (as Keras' initializers do).
         **kwargs: standard `keras.layers.Layer` arguments (name, dtype, ...).
     """
 
@@ -95,7 +98,9 @@ class FeedbackLayer(keras.layers.Layer):
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.feedback_initializer = keras.initializers.get(feedback_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.seed = seed
+        # A concrete seed now, like Keras' initializers: the masks then depend
+        # only on `keras.utils.set_random_seed` and the order layers are made in.
+        self.seed = seed if seed is not None else random.randint(1, 10**9)
         self._apply = rules.linear_rule(self.rule, self.linear_map())
 
     def kernel_shape(self, input_shape) -> tuple[int, ...]:
@@ -114,8 +119,7 @@ class FeedbackLayer(keras.layers.Layer):
         )
         self.feedback_mask = self.feedback = None
         if self.rule.has_feedback:
-            feedback_seed = None if self.seed is None else self.seed + 1
-            self.feedback_mask = self._add_mask("feedback_mask", shape, feedback_seed)
+            self.feedback_mask = self._add_mask("feedback_mask", shape, self.seed + 1)
             self.feedback = self.add_weight(
                 name="feedback",
                 shape=shape,

@@ -1,0 +1,155 @@
+"""End-to-end runs on the shipped cifar10_sample: artefacts, learning, resuming."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from urfbtf import checkpoint, rules, train
+from urfbtf.config import Config
+from urfbtf.errors import UsageError
+
+REPO = Path(__file__).resolve().parents[1]
+# Small enough for seconds per epoch, large enough that the loss falls in two.
+QUICK = dict(dataset="cifar10_sample", batch_size=20, lr=0.1, eval_batch_size=500)
+EPOCH_KEYS = {"epoch", "train_loss", "train_error", "val_error", "test_error",
+              "epoch_seconds", "examples_per_second"}
+
+
+def _records(model_dir):
+    return [json.loads(line) for line in (Path(model_dir) / "metrics.jsonl").open()]
+
+
+def _state(model_dir, epoch):
+    """Checkpointed variables by position and path, e.g. "3:dense1/kernel"."""
+    with np.load(Path(model_dir) / "checkpoints" / f"epoch-{epoch:06d}.npz") as data:
+        return {f"{i}:{path}": data[f"v{i}"] for i, path in enumerate(data["paths"])}
+
+
+def _without_timings(records):
+    return [{k: v for k, v in r.items() if "second" not in k} for r in records]
+
+
+def test_two_epochs_leave_every_artefact_and_the_loss_falls(tmp_path):
+    lines = []
+    summary = train.run(Config(epochs=2, **QUICK), tmp_path, verbose=0, log=lines.append)
+    records = _records(tmp_path)
+    assert [r["epoch"] for r in records] == [1, 2]
+    layers = ("conv1", "dense1", "output")
+    for record in records:
+        assert EPOCH_KEYS | {f"wr_{k}/{l}" for k in ("corr", "angle") for l in layers} \
+            <= set(record)
+        for key in ("train_error", "val_error", "test_error"):
+            assert 0.0 <= record[key] <= 1.0
+        assert -1.0 <= record["wr_corr/dense1"] <= 1.0
+        assert 0.0 <= record["wr_angle/dense1"] <= 180.0
+        assert record["examples_per_second"] > 0
+    assert records[1]["train_loss"] < records[0]["train_loss"]
+    assert records[1]["val_loss"] < records[0]["val_loss"]
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["rule"] == "urfb" and config["versions"]["tensorflow"]
+    assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+    model = keras.models.load_model(tmp_path / "model.keras")
+    assert model.get_layer("conv1").rule.name == "urfb"
+    assert summary["test_error"] == records[-1]["test_error"]
+    assert lines[-1].endswith(f"model_dir {tmp_path}") and "test_error 0." in lines[-1]
+
+    out = tmp_path / "curves.png"
+    subprocess.run([sys.executable, str(REPO / "tools" / "plot_run.py"), str(tmp_path),
+                    "--out", str(out)], check=True, capture_output=True)
+    assert out.read_bytes().startswith(b"\x89PNG")
+
+
+def test_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path):
+    config = Config(epochs=3, connectivity=0.5, **QUICK)
+    train.run(config, tmp_path / "whole", verbose=0, log=lambda _: None)
+    train.run(Config(**{**config.to_dict(), "epochs": 1}), tmp_path / "parts", verbose=0,
+              log=lambda _: None)
+    train.run(config, tmp_path / "parts", verbose=0, log=lambda _: None)
+    whole, parts = _state(tmp_path / "whole", 3), _state(tmp_path / "parts", 3)
+    assert len(whole) == len(parts) > 0
+    for (key, value), (_, resumed) in zip(whole.items(), parts.items()):
+        np.testing.assert_array_equal(value, resumed, err_msg=key)
+    assert _without_timings(_records(tmp_path / "whole")) == _without_timings(
+        _records(tmp_path / "parts"))
+
+
+def _cli(model_dir, epochs):
+    return [str(REPO / "run.sh"), "--dataset=cifar10_sample", "--batch_size=20",
+            "--eval_batch_size=500", f"--epochs={epochs}", f"--model_dir={model_dir}"]
+
+
+def test_run_killed_mid_training_resumes_to_the_uninterrupted_result(tmp_path):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(_cli(killed, 3), env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 240
+    metrics = killed / "metrics.jsonl"
+    # Kill in the middle of the second epoch: after the first epoch's line.
+    while time.time() < deadline and not (metrics.exists() and metrics.read_text()):
+        time.sleep(0.05)
+    time.sleep(0.3)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert len(_records(killed)) < 3, "the run finished before it could be killed"
+    subprocess.run(_cli(killed, 3), env=env, check=True, capture_output=True)
+    whole = tmp_path / "whole"
+    subprocess.run(_cli(whole, 3), env=env, check=True, capture_output=True)
+    assert [r["epoch"] for r in _records(killed)] == [1, 2, 3]
+    for (key, value), resumed in zip(_state(whole, 3).items(),
+                                     _state(killed, 3).values()):
+        np.testing.assert_array_equal(value, resumed, err_msg=key)
+
+
+def test_a_directory_holding_another_run_is_refused(tmp_path):
+    train.run(Config(epochs=1, **QUICK), tmp_path, verbose=0, log=lambda _: None)
+    with pytest.raises(UsageError, match=r"rule: 'urfb' -> 'frfb'.*--model_dir"):
+        train.run(Config(epochs=2, rule="frfb", **QUICK), tmp_path, verbose=0)
+
+
+def test_damaged_newest_checkpoint_falls_back_to_the_previous_one(tmp_path):
+    train.run(Config(epochs=2, **QUICK), tmp_path, verbose=0, log=lambda _: None)
+    files = checkpoint.checkpoints(tmp_path / "checkpoints")
+    assert [f.name for f in files] == ["epoch-000001.npz", "epoch-000002.npz"]
+    files[-1].write_bytes(b"truncated")
+    model = train.build_model(Config(**QUICK), (32, 32, 3), 10)
+    assert checkpoint.restore_latest(model, tmp_path / "checkpoints") == 1
+
+
+class _OutputOnlyModel(keras.Model):
+    """A rule with its own training step: only the output layer learns."""
+
+    def train_step(self, data):
+        x, y = data
+        output = self.get_layer("output")
+        with tf.GradientTape() as tape:
+            loss = self.compute_loss(x=x, y=y, y_pred=self(x, training=True))
+        variables = output.trainable_variables
+        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        return self.compute_metrics(x, y, self(x, training=False), sample_weight=None)
+
+
+def test_a_rule_can_bring_its_own_training_step(tmp_path):
+    rule = rules.register(rules.Rule("test_output_only", True, True, "test rule",
+                                     model_class=_OutputOnlyModel))
+    try:
+        config = Config(epochs=1, rule=rule.name, **QUICK)
+        train.run(config, tmp_path, verbose=0, log=lambda _: None)
+    finally:
+        del rules.RULES[rule.name]
+    keras.utils.set_random_seed(0)  # As train.run does: the same initial weights.
+    before = train.build_model(Config(**QUICK), (32, 32, 3), 10)
+    after = {key.split(":")[1]: value for key, value in _state(tmp_path, 1).items()}
+    assert 0.0 <= _records(tmp_path)[0]["train_error"] <= 1.0
+    # Only the output layer learned.
+    np.testing.assert_array_equal(after["conv1/kernel"], before.get_layer("conv1").kernel)
+    assert np.abs(after["output/kernel"] - before.get_layer("output").kernel).max() > 0

@@ -1,0 +1,114 @@
+"""The settings of one run, validated once, before anything is built.
+
+`python -m urfbtf.main` fills a `Config` from its flags; library users build one
+directly and call `urfbtf.train.run(config, model_dir)`. Defaults are the paper's
+(Amit 2019, section 4): plain SGD with step 0.1, batch 500, the multi-class hinge
+loss and the saturated linearity with the original code's slope 0.5.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from urfbtf import losses, nets, rules
+from urfbtf.errors import UsageError
+from urfbtf.layers.feedback_layer import check_connectivity
+
+OPTIMIZERS = ("sgd", "momentum", "adam")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Everything that defines a run (the output directory is given separately).
+
+    Attributes:
+        net: a name from `urfbtf.nets.NETS`.
+        rule: a name from `urfbtf.rules.RULES`.
+        loss: "hinge" (eq. 4) or "softmax" (cross-entropy).
+        off_class_fac: numerator of the hinge loss's μ = off_class_fac/(C-1).
+        connectivity: fraction of connections kept in all but the output layer.
+        nonlin_scale: slope s of the saturated linearity clip(s·h, -1, 1).
+        dataset: a tensorflow-datasets name, `cifar10_sample`, or the file prefix
+            of local TFRecords in `data_dir`.
+        data_dir: read `<dataset>-{train,test}.tfrecord-*` from here, not tfds.
+        train_examples: keep only this many training examples (None: all).
+        val_examples: validation examples held out of the training set (None: the
+            dataset's default, 5000 for the full datasets).
+        epochs: total epochs of training.
+        batch_size: global minibatch size.
+        eval_batch_size: batch size for validation and test passes.
+        optimizer: "sgd" (plain, as the paper), "momentum" (0.9) or "adam".
+        lr: learning rate (the paper's time step η).
+        seed: seeds weights, masks, dropout and the order of examples.
+        deterministic: make TensorFlow's ops deterministic, so that a run is
+            reproducible bit for bit and a resumed run ends exactly where an
+            uninterrupted one does (multithreaded CPU kernels otherwise vary).
+    """
+
+    net: str = "simpnet"
+    rule: str = "urfb"
+    loss: str = "hinge"
+    off_class_fac: float = 1.0
+    connectivity: float = 1.0
+    nonlin_scale: float = 0.5
+    dataset: str = "cifar10"
+    data_dir: str | None = None
+    train_examples: int | None = None
+    val_examples: int | None = None
+    epochs: int = 1000
+    batch_size: int = 500
+    eval_batch_size: int = 1000
+    optimizer: str = "sgd"
+    lr: float = 0.1
+    seed: int = 0
+    deterministic: bool = True
+
+    def validate(self) -> Config:
+        """Returns self, or raises `UsageError` naming the first invalid value."""
+        nets.get_description(self.net)
+        rule = rules.get_rule(self.rule)
+        if self.loss not in losses.LOSSES:
+            losses.get_loss(self.loss)  # Raises with the valid choices.
+        check_connectivity(self.connectivity, rule)
+        if self.optimizer not in OPTIMIZERS:
+            raise UsageError(
+                f"Unknown optimizer {self.optimizer!r}. Valid optimizers: "
+                f"{', '.join(OPTIMIZERS)} (the paper uses plain sgd)."
+            )
+        _require(self.off_class_fac > 0, "off_class_fac", self.off_class_fac,
+                 "a positive number (the paper uses 1)")
+        _require(self.nonlin_scale > 0, "nonlin_scale", self.nonlin_scale,
+                 "a positive slope (the original code uses 0.5, the paper's text 1)")
+        _require(math.isfinite(self.lr) and self.lr > 0, "lr", self.lr,
+                 "a positive learning rate (the paper uses 0.1)")
+        for name in ("epochs", "batch_size", "eval_batch_size"):
+            _require(getattr(self, name) > 0, name, getattr(self, name),
+                     "a positive integer")
+        if self.train_examples is not None:
+            _require(self.train_examples > 0, "train_examples", self.train_examples,
+                     "a positive integer, or unset for the whole training set")
+        if self.val_examples is not None:
+            _require(self.val_examples >= 0, "val_examples", self.val_examples,
+                     "0 or more examples held out of the training set")
+        return self
+
+    def run_name(self) -> str:
+        """A directory name that identifies the run: net, rule, loss, connectivity
+        and seed (re-running the same command then resumes it)."""
+        return (
+            f"{self.net}-{self.rule}-{self.loss}-c{self.connectivity:g}-s{self.seed}"
+        )
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# Settings that may change when a stopped run is continued: more epochs, or a
+# different evaluation batch, leave the experiment the same.
+RESUMABLE_CHANGES = ("epochs", "eval_batch_size", "deterministic")
+
+
+def _require(ok: bool, name: str, value, valid: str) -> None:
+    if not ok:
+        raise UsageError(f"{name}={value!r} is invalid: expected {valid}.")

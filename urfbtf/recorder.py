@@ -1,0 +1,122 @@
+"""What a run records after every epoch, in the order that makes resuming safe.
+
+After each finished epoch `RunRecorder` measures the test error and the W-R
+alignment of every feedback layer, appends one JSON line to `metrics.jsonl`,
+writes the same scalars to TensorBoard, and only then saves the checkpoint: a
+checkpoint for epoch k therefore always has its metrics line, and a run resumed
+from it drops any line written after it (see `truncate_metrics`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from urfbtf import alignment, checkpoint
+
+METRICS_FILE = "metrics.jsonl"
+
+
+class RunRecorder(keras.callbacks.Callback):
+    """Writes metrics.jsonl, TensorBoard scalars and a checkpoint after each epoch.
+
+    Args:
+        model_dir: the run's directory.
+        test_data: the test set, evaluated after every epoch.
+        examples_per_epoch: training examples seen in one epoch.
+    """
+
+    def __init__(self, model_dir, test_data, examples_per_epoch: int):
+        super().__init__()
+        self.model_dir = Path(model_dir)
+        self.test_data = test_data
+        self.examples_per_epoch = examples_per_epoch
+        self._writer = None
+
+    def on_train_begin(self, logs=None):
+        self._writer = tf.summary.create_file_writer(str(self.model_dir / "tensorboard"))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = self._train_end = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._train_end = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        test = self.model.evaluate(self.test_data, verbose=0, return_dict=True)
+        train_seconds = self._train_end - self._epoch_start
+        record = {
+            "epoch": epoch + 1,
+            "train_loss": logs.get("loss"),
+            "train_error": logs.get("error"),
+            "val_loss": logs.get("val_loss"),
+            "val_error": logs.get("val_error"),
+            "test_loss": test["loss"],
+            "test_error": test["error"],
+            "epoch_seconds": time.perf_counter() - self._epoch_start,
+            "train_seconds": train_seconds,
+            "examples_per_second": self.examples_per_epoch / max(train_seconds, 1e-9),
+            **alignment.feedback_alignment(self.model),
+        }
+        record = {key: _jsonable(value) for key, value in record.items()}
+        record["epoch"] = epoch + 1
+        # Shown on Keras' progress line, which prints after this callback.
+        logs["test_error"] = record["test_error"]
+        _append_line(self.model_dir / METRICS_FILE, record)
+        with self._writer.as_default(step=epoch + 1):
+            for key, value in record.items():
+                if key != "epoch" and value is not None:
+                    tf.summary.scalar(key, value)
+        self._writer.flush()
+        checkpoint.save(self.model, self.model_dir / "checkpoints", epoch + 1)
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.close()
+
+
+def _jsonable(value):
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _append_line(path: Path, record: dict) -> None:
+    with open(path, "a") as f:
+        f.write(json.dumps(record) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def read_metrics(model_dir) -> list[dict]:
+    """The parseable lines of model_dir/metrics.jsonl (a line cut short by a kill
+    is skipped)."""
+    path = Path(model_dir) / METRICS_FILE
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
+
+
+def truncate_metrics(model_dir, last_epoch: int) -> None:
+    """Keeps only the records of epochs <= last_epoch (those the checkpoint holds)."""
+    path = Path(model_dir) / METRICS_FILE
+    if not path.exists():
+        return
+    kept = [r for r in read_metrics(model_dir) if r.get("epoch", 0) <= last_epoch]
+    temporary = path.with_suffix(".jsonl.tmp")
+    temporary.write_text("".join(json.dumps(r) + "\n" for r in kept))
+    os.replace(temporary, path)

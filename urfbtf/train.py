@@ -1,0 +1,212 @@
+"""Running an experiment: data, model, `fit`, and what the run leaves behind.
+
+`run(config, model_dir)` is the whole experiment of `python -m urfbtf.main`, callable
+from Python. In `model_dir` it leaves `config.json` (the settings and library
+versions), `metrics.jsonl` (one line per finished epoch), TensorBoard logs,
+per-epoch checkpoints and the final model `model.keras`. Started again on the
+same directory it resumes from the last finished epoch and ends with the weights
+an uninterrupted run would have: every source of randomness (initial weights,
+masks, dropout, the order of examples) is either seeded or restored.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import keras
+from absl import logging
+import numpy as np
+import tensorflow as tf
+
+import urfbtf
+from urfbtf import checkpoint, data, losses, nets, recorder, rules
+from urfbtf.config import RESUMABLE_CHANGES, Config
+from urfbtf.errors import UsageError
+from urfbtf.metrics import ErrorRate
+
+
+def default_model_dir(config: Config) -> Path:
+    """runs/<net>-<rule>-<loss>-c<connectivity>-s<seed>, relative to the CWD."""
+    return Path("runs") / config.run_name()
+
+
+def make_deterministic() -> None:
+    """Makes TensorFlow compute the same bits on every run of the same program.
+
+    Deterministic kernels alone are not enough on CPUs: with several ops in
+    flight, oneDNN kernels split their work by the threads free at that moment,
+    which changes the order of float sums (here about one run in five ended with
+    different weights). Running one op at a time costs nothing measurable on
+    these nets, whose ops each use every core. TensorFlow accepts that setting
+    only before its first op, so call this early.
+    """
+    tf.config.experimental.enable_op_determinism()
+    if tf.config.threading.get_inter_op_parallelism_threads() == 1:
+        return
+    try:
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:
+        logging.warning(
+            "TensorFlow was already running, so ops may still run concurrently and "
+            "runs may differ in their last bits; call urfbtf.train.make_deterministic() "
+            "before any TensorFlow op for bitwise reproducible runs."
+        )
+
+
+def make_optimizer(config: Config) -> keras.optimizers.Optimizer:
+    if config.optimizer == "sgd":
+        return keras.optimizers.SGD(config.lr)
+    if config.optimizer == "momentum":
+        return keras.optimizers.SGD(config.lr, momentum=0.9)
+    return keras.optimizers.Adam(config.lr)
+
+
+def build_model(config: Config, image_shape, num_classes: int) -> keras.Model:
+    """The compiled model of `config` (call inside the strategy's scope)."""
+    rule = rules.get_rule(config.rule)
+    model = nets.build_net(
+        config.net,
+        input_shape=tuple(image_shape),
+        num_classes=num_classes,
+        rule=rule.name,
+        connectivity=config.connectivity,
+        nonlin_scale=config.nonlin_scale,
+        dropout_seed=config.seed,
+        model_class=rule.model_class or keras.Model,
+    )
+    model.compile(
+        optimizer=make_optimizer(config),
+        loss=losses.get_loss(config.loss, config.off_class_fac),
+        metrics=[ErrorRate()],
+    )
+    return model
+
+
+def run(config: Config, model_dir=None, *, strategy=None, verbose="auto", log=print):
+    """Trains `config` in `model_dir`, resuming if a checkpoint is there.
+
+    Args:
+        config: the run's settings.
+        model_dir: output directory; default `default_model_dir(config)`.
+        strategy: a `tf.distribute.Strategy`; default the current one.
+        verbose: Keras' verbosity; "auto" shows a progress bar on a terminal and
+            one line per epoch otherwise.
+        log: where the closing summary line goes.
+
+    Returns:
+        The last epoch's metrics record (a dict), with "model_dir" added.
+    """
+    config.validate()
+    model_dir = Path(model_dir) if model_dir is not None else default_model_dir(config)
+    _check_same_run(config, model_dir)
+    keras.utils.set_random_seed(config.seed)
+    if config.deterministic:
+        make_deterministic()
+    splits = data.load_splits(
+        config.dataset,
+        config.data_dir,
+        val_examples=config.val_examples,
+        train_examples=config.train_examples,
+    )
+    strategy = strategy or tf.distribute.get_strategy()
+    with strategy.scope():
+        model = build_model(config, splits.image_shape, splits.num_classes)
+        start_epoch = checkpoint.restore_latest(model, model_dir / "checkpoints")
+    _write_config(config, model_dir)
+    recorder.truncate_metrics(model_dir, start_epoch)
+
+    if start_epoch < config.epochs:
+        _fit(model, config, splits, model_dir, start_epoch, strategy, verbose)
+    _save_model(model, model_dir / "model.keras")
+
+    records = recorder.read_metrics(model_dir)
+    summary = dict(records[-1]) if records else {}
+    summary["model_dir"] = str(model_dir)
+    log(
+        f"urfbtf: {config.net} {config.rule} {config.loss} c={config.connectivity:g} "
+        f"seed={config.seed}: epoch {summary.get('epoch', 0)}/{config.epochs}, "
+        f"test_error {summary.get('test_error', float('nan')):.4f}, "
+        f"model_dir {model_dir}"
+    )
+    return summary
+
+
+def _fit(model, config, splits, model_dir, start_epoch, strategy, verbose):
+    steps = data.steps_per_epoch(len(splits.train_labels), config.batch_size)
+    train = data.train_dataset(
+        splits.train_images,
+        splits.train_labels,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        first_epoch=start_epoch,
+        epochs=config.epochs,
+    )
+    val = None
+    if len(splits.val_labels):
+        val = data.eval_dataset(
+            splits.val_images, splits.val_labels, batch_size=config.eval_batch_size
+        )
+    test = data.eval_dataset(
+        splits.test_images, splits.test_labels, batch_size=config.eval_batch_size
+    )
+    if verbose == "auto":
+        verbose = 1 if sys.stdout.isatty() else 2
+    record = recorder.RunRecorder(model_dir, test, steps * config.batch_size)
+    with strategy.scope():
+        model.fit(
+            train,
+            epochs=config.epochs,
+            initial_epoch=start_epoch,
+            steps_per_epoch=steps,
+            # The stream is already shuffled, per epoch, by (seed, epoch).
+            shuffle=False,
+            validation_data=val,
+            callbacks=[record],
+            verbose=verbose,
+        )
+
+
+def _versions() -> dict:
+    return {
+        "urfbtf": urfbtf.__version__,
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "python": sys.version.split()[0],
+    }
+
+
+def _check_same_run(config: Config, model_dir: Path) -> None:
+    """Refuses a model_dir whose checkpoints belong to a run with other settings."""
+    path = model_dir / "config.json"
+    if not path.exists() or not checkpoint.checkpoints(model_dir / "checkpoints"):
+        return
+    previous = json.loads(path.read_text())
+    changed = [
+        f"{key}: {previous.get(key)!r} -> {value!r}"
+        for key, value in config.to_dict().items()
+        if key not in RESUMABLE_CHANGES and previous.get(key) != value
+    ]
+    if changed:
+        raise UsageError(
+            f"{model_dir} holds a run with other settings ({'; '.join(changed)}), "
+            "so it cannot be resumed with these. Pass another --model_dir, or "
+            "delete that directory to start over."
+        )
+
+
+def _write_config(config: Config, model_dir: Path) -> None:
+    model_dir.mkdir(parents=True, exist_ok=True)
+    path = model_dir / "config.json"
+    temporary = path.with_suffix(".json.tmp")
+    temporary.write_text(json.dumps({**config.to_dict(), "versions": _versions()}, indent=2))
+    os.replace(temporary, path)
+
+
+def _save_model(model, path: Path) -> None:
+    temporary = path.with_name(".tmp-" + path.name)
+    model.save(temporary)
+    os.replace(temporary, path)
