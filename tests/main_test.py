@@ -1,0 +1,84 @@
+"""The command line: flagfile selection by --net, and clear errors for bad input."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from absl import flags
+
+from urfbtf import main
+
+REPO = Path(__file__).resolve().parents[1]
+FLAGS = flags.FLAGS
+
+
+@pytest.fixture
+def parse():
+    def parse_argv(*args):
+        main.parse_flags(["urfbtf", *args])
+        return FLAGS
+
+    yield parse_argv
+    FLAGS.unparse_flags()
+
+
+def test_net_selects_its_flagfile_and_later_flags_override(parse):
+    flags_ = parse("--net=deepernet", "--epochs=3")
+    assert flags_.epochs == 3  # Command line over flags/deepernet.cfg's 200.
+    assert flags_.batch_size == 500 and flags_.lr == 0.1 and flags_.loss == "hinge"
+
+
+def test_net_flagfile_supplies_the_papers_settings(parse):
+    assert parse("--net=deepernet").epochs == 200
+    FLAGS.unparse_flags()
+    assert parse("--net=simpnet").epochs == 1000
+    FLAGS.unparse_flags()
+    assert parse("--net=deepernet", "--nonet_settings", "--epochs=7").epochs == 7
+
+
+@pytest.mark.parametrize("flagfile", sorted((REPO / "flags").glob("*.cfg")),
+                         ids=lambda p: p.name)
+def test_every_flagfile_parses_with_the_real_flags(parse, flagfile):
+    parse(f"--flagfile={flagfile}")
+    assert FLAGS.epochs > 0 and FLAGS.net in main.nets.NETS
+
+
+def _run(*args, cwd=REPO):
+    return subprocess.run([sys.executable, "-m", "urfbtf.main", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize(
+    "args,status,expected",
+    [
+        (["--net=resnet"], 2, r"'resnet'.*simpnet, deepnet, deepernet, deepnet_s"),
+        (["--rule=dtp"], 2, r"'dtp'.*bp .*frfb .*urfb"),
+        (["--loss=mse"], 2, r"'mse'.*hinge.*softmax"),
+        (["--dataset=cifar1O"], 2, r"'cifar1O'.*Did you mean cifar10"),
+        (["--connectivity=1.5"], 2, r"connectivity=1\.5.*\(0, 1\]"),
+        (["--connectivity=0"], 2, r"connectivity=0\.0.*\(0, 1\]"),
+        (["--rule=bp", "--connectivity=0.5"], 2, r"'bp' has no feedback"),
+        (["--epochs=abc"], 2, r"--epochs=abc"),
+        (["--bogus=1"], 2, r"bogus"),
+        (["--batch_size=0"], 2, r"batch_size=0"),
+        (["--data_dir=/nonexistent/cifar"], 1, r"/nonexistent/cifar.*does not exist"),
+    ],
+)
+def test_bad_input_ends_with_a_clear_message_and_status(args, status, expected, tmp_path):
+    result = _run("--epochs=1", *args, f"--model_dir={tmp_path / 'run'}")
+    assert result.returncode == status, result.stderr
+    assert "Traceback" not in result.stderr
+    error = result.stderr[result.stderr.index("urfbtf: error:"):]
+    assert len(error.strip().splitlines()) == 1  # One paragraph.
+    assert re.search(expected, error), error
+
+
+def test_corrupt_data_dir_is_a_data_error(tmp_path):
+    (tmp_path / "cifar10-train.tfrecord-00000-of-00001").write_bytes(b"\x00garbage" * 50)
+    (tmp_path / "cifar10-test.tfrecord-00000-of-00001").write_bytes(b"\x00garbage" * 50)
+    result = _run(f"--data_dir={tmp_path}", "--epochs=1", f"--model_dir={tmp_path / 'r'}")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "cifar10-train.tfrecord-00000-of-00001" in result.stderr

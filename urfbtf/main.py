@@ -1,0 +1,143 @@
+"""Command line: `python -m urfbtf.main --net=deepernet --rule=urfb [FLAGS]`.
+
+The paper's settings for the chosen net are read first from `flags/<net>.cfg`
+(in the repository checkout); every flag given on the command line, including
+`--flagfile=...`, overrides them. This is the only module that reads flags: it
+turns them into a `urfbtf.config.Config` and calls `urfbtf.train.run`.
+
+Bad input ends with a one-paragraph message on stderr and exit status 2 (1 for
+data that cannot be read or downloaded), never with a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from absl import app, flags, logging
+
+from urfbtf import config as config_lib
+from urfbtf import losses, nets, rules, train
+from urfbtf.errors import UrfbtfError, UsageError
+
+_NET = flags.DEFINE_string("net", "simpnet", f"Network: {', '.join(nets.NETS)}.")
+_NET_SETTINGS = flags.DEFINE_boolean(
+    "net_settings", True,
+    "Read the paper's settings for --net from flags/<net>.cfg before the other flags.")
+_RULE = flags.DEFINE_string("rule", "urfb", f"Learning rule: {', '.join(rules.RULES)}.")
+_LOSS = flags.DEFINE_string("loss", "hinge", f"Loss: {', '.join(losses.LOSSES)}.")
+_OFF_CLASS_FAC = flags.DEFINE_float(
+    "off_class_fac", 1.0, "Hinge loss: μ = off_class_fac/(C-1) (eq. 4).")
+_CONNECTIVITY = flags.DEFINE_float(
+    "connectivity", 1.0, "Fraction of forward and feedback connections kept (0, 1].")
+_NONLIN_SCALE = flags.DEFINE_float(
+    "nonlin_scale", 0.5, "Slope s of the saturated linearity clip(s*h, -1, 1).")
+_DATASET = flags.DEFINE_string(
+    "dataset", "cifar10",
+    "tensorflow-datasets name (cifar10, cifar100, mnist, ...), cifar10_sample (ships "
+    "with urfbtf), or the file prefix of the TFRecords in --data_dir.")
+_DATA_DIR = flags.DEFINE_string(
+    "data_dir", None, "Read <dataset>-{train,test}.tfrecord-* from here instead of tfds.")
+_TRAIN_EXAMPLES = flags.DEFINE_integer(
+    "train_examples", None, "Use only this many training examples.")
+_VAL_EXAMPLES = flags.DEFINE_integer(
+    "val_examples", None, "Validation examples held out of the training set "
+    "(default 5000; 200 for cifar10_sample).")
+_EPOCHS = flags.DEFINE_integer("epochs", 1000, "Total training epochs.")
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", 500, "Global minibatch size.")
+_EVAL_BATCH_SIZE = flags.DEFINE_integer(
+    "eval_batch_size", 1000, "Batch size of validation and test passes.")
+_OPTIMIZER = flags.DEFINE_string(
+    "optimizer", "sgd", f"Optimizer: {', '.join(config_lib.OPTIMIZERS)}.")
+_LR = flags.DEFINE_float("lr", 0.1, "Learning rate (the paper's time step).")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of weights, masks, dropout, data order.")
+_DETERMINISTIC = flags.DEFINE_boolean(
+    "deterministic", True,
+    "Deterministic TensorFlow ops: bitwise reproducible runs and resumes.")
+_MODEL_DIR = flags.DEFINE_string(
+    "model_dir", None,
+    "Output directory; default runs/<net>-<rule>-<loss>-c<connectivity>-s<seed>. "
+    "Re-running with the same directory resumes.")
+
+FLAGS = flags.FLAGS
+_REPO_FLAGS_DIR = Path(__file__).resolve().parent.parent / "flags"
+
+
+def _fail(error: Exception) -> None:
+    print(f"urfbtf: error: {error}", file=sys.stderr)
+    sys.exit(getattr(error, "exit_code", 2))
+
+
+def net_flagfile(net: str) -> Path:
+    """flags/<net>.cfg of the checkout (or of the current directory)."""
+    for directory in (_REPO_FLAGS_DIR, Path.cwd() / "flags"):
+        if (directory / f"{net}.cfg").is_file():
+            return directory / f"{net}.cfg"
+    raise UsageError(
+        f"The paper's settings for --net={net} (flags/{net}.cfg) were not found in "
+        f"{_REPO_FLAGS_DIR} or ./flags. Run from a checkout of urfbtf (./run.sh), or "
+        "pass --nonet_settings to use only the flags you give."
+    )
+
+
+def _last_value(args: list[str], name: str, default):
+    """The last value of --name=VALUE (or --name / --noname for booleans)."""
+    value = default
+    for arg in args:
+        if arg.startswith(f"--{name}="):
+            value = arg.split("=", 1)[1]
+        elif arg == f"--{name}":
+            value = True
+        elif arg == f"--no{name}":
+            value = False
+    return value
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+    """Parses argv with the net's flagfile first; usage errors exit with status 2."""
+    try:
+        expanded = FLAGS.read_flags_from_files(argv[1:], force_gnu=False)
+        net = _last_value(expanded, "net", _NET.default)
+        if _last_value(expanded, "net_settings", True) and net in nets.NETS:
+            argv = [argv[0], f"--flagfile={net_flagfile(net)}", *argv[1:]]
+        return FLAGS(argv)
+    except flags.Error as error:
+        _fail(UsageError(f"{error}. See --helpfull for every flag and its values."))
+    except UsageError as error:
+        _fail(error)
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        _fail(UsageError(f"Unexpected arguments {argv[1:]}: every setting is a --flag."))
+    if not FLAGS["verbosity"].present:
+        # tensorflow-datasets logs its lookups at INFO; keep the output to what
+        # the run itself says.
+        logging.set_verbosity(logging.WARNING)
+    config = config_lib.Config(
+        net=_NET.value,
+        rule=_RULE.value,
+        loss=_LOSS.value,
+        off_class_fac=_OFF_CLASS_FAC.value,
+        connectivity=_CONNECTIVITY.value,
+        nonlin_scale=_NONLIN_SCALE.value,
+        dataset=_DATASET.value,
+        data_dir=_DATA_DIR.value,
+        train_examples=_TRAIN_EXAMPLES.value,
+        val_examples=_VAL_EXAMPLES.value,
+        epochs=_EPOCHS.value,
+        batch_size=_BATCH_SIZE.value,
+        eval_batch_size=_EVAL_BATCH_SIZE.value,
+        optimizer=_OPTIMIZER.value,
+        lr=_LR.value,
+        seed=_SEED.value,
+        deterministic=_DETERMINISTIC.value,
+    )
+    try:
+        train.run(config, _MODEL_DIR.value)
+    except UrfbtfError as error:
+        _fail(error)
+
+
+if __name__ == "__main__":
+    app.run(main, flags_parser=parse_flags)
