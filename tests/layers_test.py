@@ -126,7 +126,10 @@ def test_urfb_started_with_feedback_equal_to_weights_is_backprop_step_for_step()
         bp.train_on_batch(x[batch], y[batch])
         for ours, reference in zip(urfb.layers, bp.layers, strict=True):
             if isinstance(ours, layers.FeedbackLayer):
-                np.testing.assert_array_equal(ours.kernel.numpy(), reference.kernel.numpy())
+                # Two different graphs: equal up to the last bits of float sums.
+                np.testing.assert_allclose(ours.kernel.numpy(), reference.kernel.numpy(),
+                                           rtol=1e-5, atol=1e-7)
+                # One gradient applied to two equal tensors: equal to the bit.
                 np.testing.assert_array_equal(ours.feedback.numpy(), ours.kernel.numpy())
 
 

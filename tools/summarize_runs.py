@@ -1,0 +1,84 @@
+"""Prints a Markdown table of finished runs, for README.md.
+
+    python tools/summarize_runs.py RUN_DIR [RUN_DIR ...]
+
+One row per run directory (as written by `python -m urfbtf.main`): the protocol
+from config.json, then from the last line of metrics.jsonl the epoch count, the
+train, validation and test errors (in %), the W-R correlation of each layer with
+feedback weights, and the median seconds per epoch. Reads only those two files,
+so it needs neither TensorFlow nor urfbtf.
+"""
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+
+def read_run(run_dir: Path) -> tuple[dict, list[dict]]:
+    config = json.loads((run_dir / "config.json").read_text())
+    records = []
+    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # A line cut short by a kill.
+    if not records:
+        raise ValueError(f"{run_dir}/metrics.jsonl has no finished epoch")
+    return config, records
+
+
+def protocol(config: dict) -> str:
+    """The paper's names: BP (softmax), BP-H (hinge), URFB, FRFB, "50%"."""
+    name = {"bp": "BP" if config["loss"] == "softmax" else "BP-H"}.get(
+        config["rule"], config["rule"].upper()
+    )
+    if config["rule"] != "bp" and config["loss"] != "hinge":
+        name += f" ({config['loss']})"
+    if config["connectivity"] < 1:
+        name += f" {config['connectivity']:.0%}"
+    return name
+
+
+def percent(value) -> str:
+    return "–" if value is None else f"{100 * value:.1f}"
+
+
+def table(run_dirs: list[Path]) -> str:
+    runs = [read_run(d) for d in run_dirs]
+    layers = []
+    for _, records in runs:
+        for key in records[-1]:
+            if key.startswith("wr_corr/") and key[8:] not in layers:
+                layers.append(key[8:])
+    header = ["net", "protocol", "epochs", "train err %", "val err %", "test err %"]
+    header += [f"W-R corr {layer}" for layer in layers] + ["s/epoch"]
+    rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for config, records in runs:
+        last = records[-1]
+        cells = [config["net"], protocol(config), str(last["epoch"]),
+                 percent(last["train_error"]), percent(last.get("val_error")),
+                 percent(last["test_error"])]
+        for layer in layers:
+            corr = last.get(f"wr_corr/{layer}")
+            cells.append("–" if corr is None else f"{corr:.2f}")
+        cells.append(f"{statistics.median(r['epoch_seconds'] for r in records):.0f}")
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dirs", nargs="+", type=Path)
+    args = parser.parse_args()
+    try:
+        print(table(args.run_dirs))
+    except (OSError, ValueError, KeyError) as error:
+        print(f"summarize_runs: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
