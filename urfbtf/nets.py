@@ -30,7 +30,13 @@ import keras
 
 from urfbtf import rules
 from urfbtf.errors import UsageError
-from urfbtf.layers import FeedbackConv2D, FeedbackDense, FeedbackLayer, SaturatedLinear
+from urfbtf.layers import (
+    Dropout,
+    FeedbackConv2D,
+    FeedbackDense,
+    FeedbackLayer,
+    SaturatedLinear,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -220,7 +226,7 @@ def build_net(
         elif isinstance(step, Drop):
             seed = None if dropout_seed is None else dropout_seed + drop_index
             drop_index += 1
-            x = keras.layers.Dropout(step.rate, seed=seed, name=step.name)(x)
+            x = Dropout(step.rate, seed=seed, name=step.name)(x)
         elif isinstance(step, Dense):
             x = activated(x, step)
         elif isinstance(step, Output):

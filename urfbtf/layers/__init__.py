@@ -14,6 +14,7 @@ Use them in any Keras model, with any optimizer and `model.fit`:
     ])
 """
 
+from urfbtf.layers.dropout import Dropout
 from urfbtf.layers.feedback_conv2d import FeedbackConv2D
 from urfbtf.layers.feedback_dense import FeedbackDense
 from urfbtf.layers.feedback_layer import BernoulliMask, FeedbackLayer
@@ -21,6 +22,7 @@ from urfbtf.layers.saturated_linear import SaturatedLinear, saturated_linear
 
 __all__ = [
     "BernoulliMask",
+    "Dropout",
     "FeedbackConv2D",
     "FeedbackDense",
     "FeedbackLayer",
