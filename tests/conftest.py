@@ -1,5 +1,5 @@
-"""Test-wide setup: the TensorFlow backend for Keras, deterministic TensorFlow, and
-no network access."""
+"""Test-wide setup: the TensorFlow backend for Keras, two logical CPUs, deterministic
+TensorFlow, and no network access."""
 
 import os
 import socket
@@ -8,11 +8,25 @@ import pytest
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
+import tensorflow as tf  # noqa: E402
+
 from urfbtf import train  # noqa: E402
 
-# Before any TensorFlow op runs, as the command line does: runs in tests are then
-# reproducible bit for bit, which the resume tests rely on.
+# Both before any TensorFlow op runs, which is the only time TensorFlow accepts
+# them. Two logical CPUs let MirroredStrategy run two replicas on one machine;
+# deterministic ops (as the command line sets them) make runs reproducible bit
+# for bit, which the resume tests rely on.
+_CPU = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(_CPU, [tf.config.LogicalDeviceConfiguration()] * 2)
 train.make_deterministic()
+
+
+@pytest.fixture(scope="session")
+def mirrored():
+    """One MirroredStrategy over the two logical CPUs for the whole session: two
+    strategy objects in one process reuse collective-op keys, and the second one's
+    all-reduce then fails with a shape mismatch."""
+    return tf.distribute.MirroredStrategy(["CPU:0", "CPU:1"])
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -425,8 +425,15 @@ def test_batch_size_larger_than_examples_is_a_usage_error():
         _train(10, batch_size=11, seed=0, first_epoch=0, epochs=1)
 
 
-def test_eval_stream_keeps_order_and_last_partial_batch():
+def test_eval_stream_keeps_order_and_pads_the_last_batch_with_zero_weights():
     images, labels = _indexed_examples(10)
-    batches = _batch_indices(data.eval_dataset(images, labels, batch_size=4))
-    assert [len(b) for b in batches] == [4, 4, 2]
-    np.testing.assert_array_equal(np.concatenate(batches), np.arange(10))
+    dataset = data.eval_dataset(images, labels, batch_size=4)
+    assert dataset.element_spec[0].shape == (4, *images.shape[1:])  # Static.
+    batches = list(dataset)
+    assert len(batches) == 3
+    weights = np.concatenate([w.numpy() for _, _, w in batches])
+    np.testing.assert_array_equal(weights, [1] * 10 + [0] * 2)
+    index = np.rint(np.concatenate([x.numpy()[:, 0, 0, 0] for x, _, _ in batches]) * 255)
+    np.testing.assert_array_equal(index[:10], np.arange(10))
+    labels_seen = np.concatenate([y.numpy() for _, y, _ in batches])
+    np.testing.assert_array_equal(labels_seen[:10], np.arange(10) % 7)

@@ -1,5 +1,6 @@
 """The command line: flagfile selection by --net, and clear errors for bad input."""
 
+import os
 import re
 import subprocess
 import sys
@@ -46,6 +47,9 @@ def test_every_flagfile_parses_with_the_real_flags(parse, flagfile):
 
 
 def _run(*args, cwd=REPO):
+    # Subprocesses escape conftest's socket block: never let them reach tfds.
+    if not any(a.startswith(("--dataset", "--data_dir")) for a in args):
+        args = ("--dataset=cifar10_sample", *args)
     return subprocess.run([sys.executable, "-m", "urfbtf.main", *args], cwd=cwd,
                           capture_output=True, text=True, timeout=300)
 
@@ -64,6 +68,9 @@ def _run(*args, cwd=REPO):
         (["--bogus=1"], 2, r"bogus"),
         (["--batch_size=0"], 2, r"batch_size=0"),
         (["--data_dir=/nonexistent/cifar"], 1, r"/nonexistent/cifar.*does not exist"),
+        (["--strategy=horovod"], 2, r"'horovod'.*default.*mirrored.*multi_worker.*tpu"),
+        (["--strategy=tpu"], 2, r"found no TPU.*--tpu="),
+        (["--strategy=mirrored", "--jit_compile"], 2, r"jit_compile=True.*'mirrored'"),
     ],
 )
 def test_bad_input_ends_with_a_clear_message_and_status(args, status, expected, tmp_path):
@@ -73,6 +80,30 @@ def test_bad_input_ends_with_a_clear_message_and_status(args, status, expected, 
     error = result.stderr[result.stderr.index("urfbtf: error:"):]
     assert len(error.strip().splitlines()) == 1  # One paragraph.
     assert re.search(expected, error), error
+
+
+@pytest.mark.parametrize(
+    "tf_config,expected",
+    [
+        (None, r"needs the TF_CONFIG"),
+        ("{not json", r"TF_CONFIG='\{not json' does not parse"),
+        ('{"cluster": {"worker": []}, "task": {"type": "worker", "index": 0}}',
+         r"does not describe a worker"),
+        ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 3}}',
+         r"does not describe a worker"),
+    ],
+)
+def test_bad_tf_config_for_multi_worker_is_a_usage_error(tf_config, expected, tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
+    if tf_config is not None:
+        env["TF_CONFIG"] = tf_config
+    result = subprocess.run(
+        [sys.executable, "-m", "urfbtf.main", "--strategy=multi_worker", "--epochs=1",
+         "--dataset=cifar10_sample", f"--model_dir={tmp_path}"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert re.search(expected, result.stderr), result.stderr
 
 
 def test_corrupt_data_dir_is_a_data_error(tmp_path):

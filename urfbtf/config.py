@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from urfbtf import losses, nets, rules
+from urfbtf import distribute, losses, nets, rules
 from urfbtf.errors import UsageError
 from urfbtf.layers.feedback_layer import check_connectivity
 
@@ -44,6 +44,10 @@ class Config:
         deterministic: make TensorFlow's ops deterministic, so that a run is
             reproducible bit for bit and a resumed run ends exactly where an
             uninterrupted one does (multithreaded CPU kernels otherwise vary).
+        strategy: where the run executes, one of `urfbtf.distribute.STRATEGIES`.
+        tpu: the TPU for strategy "tpu" ("" finds the local or Colab one).
+        jit_compile: compile training and evaluation steps with XLA.
+        steps_per_execution: training steps per call into the compiled step.
     """
 
     net: str = "simpnet"
@@ -63,13 +67,16 @@ class Config:
     lr: float = 0.1
     seed: int = 0
     deterministic: bool = True
+    strategy: str = "default"
+    tpu: str = ""
+    jit_compile: bool = False
+    steps_per_execution: int = 1
 
     def validate(self) -> Config:
         """Returns self, or raises `UsageError` naming the first invalid value."""
         nets.get_description(self.net)
         rule = rules.get_rule(self.rule)
-        if self.loss not in losses.LOSSES:
-            losses.get_loss(self.loss)  # Raises with the valid choices.
+        losses.get_loss(self.loss)
         check_connectivity(self.connectivity, rule)
         if self.optimizer not in OPTIMIZERS:
             raise UsageError(
@@ -82,7 +89,23 @@ class Config:
                  "a positive slope (the original code uses 0.5, the paper's text 1)")
         _require(math.isfinite(self.lr) and self.lr > 0, "lr", self.lr,
                  "a positive learning rate (the paper uses 0.1)")
-        for name in ("epochs", "batch_size", "eval_batch_size"):
+        distribute.check_name(self.strategy)
+        if self.jit_compile and self.strategy in ("mirrored", "multi_worker"):
+            raise UsageError(
+                f"jit_compile=True with strategy={self.strategy!r}: XLA cannot "
+                "compile steps whose variables live on several devices (TensorFlow "
+                "2.21 fails with 'Trying to access resource ... located in device'). "
+                "Use strategy default or tpu (always compiled) for XLA, or leave "
+                "jit_compile off with mirrored and multi_worker."
+            )
+        if self.jit_compile and self.deterministic:
+            raise UsageError(
+                "jit_compile=True with deterministic=True: Keras turns XLA off, "
+                "silently, whenever TensorFlow's op determinism is on. Add "
+                "--nodeterministic to compile with XLA (runs are then no longer "
+                "reproducible bit for bit), or leave --jit_compile off."
+            )
+        for name in ("epochs", "batch_size", "eval_batch_size", "steps_per_execution"):
             _require(getattr(self, name) > 0, name, getattr(self, name),
                      "a positive integer")
         if self.train_examples is not None:
@@ -104,9 +127,17 @@ class Config:
         return dataclasses.asdict(self)
 
 
-# Settings that may change when a stopped run is continued: more epochs, or a
-# different evaluation batch, leave the experiment the same.
-RESUMABLE_CHANGES = ("epochs", "eval_batch_size", "deterministic")
+# Settings that may change when a stopped run is continued: more epochs, another
+# evaluation batch or another place to run leave the experiment the same.
+RESUMABLE_CHANGES = (
+    "epochs",
+    "eval_batch_size",
+    "deterministic",
+    "strategy",
+    "tpu",
+    "jit_compile",
+    "steps_per_execution",
+)
 
 
 def _require(ok: bool, name: str, value, valid: str) -> None:

@@ -247,7 +247,11 @@ def train_dataset(
 def eval_dataset(
     images: np.ndarray, labels: np.ndarray, *, batch_size: int
 ) -> tf.data.Dataset:
-    """Builds the evaluation stream: all examples in order, last batch partial.
+    """Builds the evaluation stream: every example once, in order, in full batches.
+
+    The last batch is completed with blank examples of weight 0, so that every
+    batch has the same static shape (TPUs need it, and replicas then get equal
+    shares) while weighted sums count each real example exactly once.
 
     Args:
         images: uint8 images [N, H, W, C].
@@ -255,17 +259,32 @@ def eval_dataset(
         batch_size: Examples per batch, positive.
 
     Returns:
-        A dataset of (float32 images in [0, 1], int64 labels) batches.
+        A dataset of (float32 images in [0, 1], int64 labels, float32 weights)
+        batches; weights are 1 for real examples and 0 for the padding.
 
     Raises:
         UsageError: If `batch_size` is not positive.
     """
     _check_batch_size(batch_size)
-    dataset = tf.data.Dataset.from_tensor_slices(
-        (tf.convert_to_tensor(images, tf.uint8), tf.convert_to_tensor(labels, tf.int64))
+    count = len(images)
+    padding = -count % batch_size
+    real = tf.data.Dataset.from_tensor_slices(
+        (
+            tf.convert_to_tensor(images, tf.uint8),
+            tf.convert_to_tensor(labels, tf.int64),
+            tf.ones([count], tf.float32),
+        )
     )
-    dataset = dataset.batch(batch_size).map(
-        lambda x, y: (_scale(x), y), num_parallel_calls=tf.data.AUTOTUNE
+    blank = tf.data.Dataset.from_tensor_slices(
+        (
+            tf.zeros([padding, *images.shape[1:]], tf.uint8),
+            tf.zeros([padding], tf.int64),
+            tf.zeros([padding], tf.float32),
+        )
+    )
+    dataset = real.concatenate(blank).batch(batch_size, drop_remainder=True)
+    dataset = dataset.map(
+        lambda x, y, w: (_scale(x), y, w), num_parallel_calls=tf.data.AUTOTUNE
     )
     return dataset.prefetch(tf.data.AUTOTUNE)
 

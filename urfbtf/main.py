@@ -54,6 +54,17 @@ _SEED = flags.DEFINE_integer("seed", 0, "Seed of weights, masks, dropout, data o
 _DETERMINISTIC = flags.DEFINE_boolean(
     "deterministic", True,
     "Deterministic TensorFlow ops: bitwise reproducible runs and resumes.")
+_STRATEGY = flags.DEFINE_string(
+    "strategy", "default",
+    "Where to run: default (one device), mirrored (the GPUs of this machine), "
+    "multi_worker (several machines, described by TF_CONFIG), tpu.")
+_TPU = flags.DEFINE_string(
+    "tpu", "", "For --strategy=tpu: TPU name or grpc:// address ('' finds the local "
+    "or Colab TPU).")
+_JIT_COMPILE = flags.DEFINE_boolean(
+    "jit_compile", False, "Compile the training and evaluation steps with XLA.")
+_STEPS_PER_EXECUTION = flags.DEFINE_integer(
+    "steps_per_execution", 1, "Training steps per call into the compiled step.")
 _MODEL_DIR = flags.DEFINE_string(
     "model_dir", None,
     "Output directory; default runs/<net>-<rule>-<loss>-c<connectivity>-s<seed>. "
@@ -132,6 +143,10 @@ def main(argv: list[str]) -> None:
         lr=_LR.value,
         seed=_SEED.value,
         deterministic=_DETERMINISTIC.value,
+        strategy=_STRATEGY.value,
+        tpu=_TPU.value,
+        jit_compile=_JIT_COMPILE.value,
+        steps_per_execution=_STEPS_PER_EXECUTION.value,
     )
     try:
         train.run(config, _MODEL_DIR.value)

@@ -1,10 +1,12 @@
 """What a run records after every epoch, in the order that makes resuming safe.
 
-After each finished epoch `RunRecorder` measures the test error and the W-R
-alignment of every feedback layer, appends one JSON line to `metrics.jsonl`,
-writes the same scalars to TensorBoard, and only then saves the checkpoint: a
-checkpoint for epoch k therefore always has its metrics line, and a run resumed
-from it drops any line written after it (see `truncate_metrics`).
+After each finished epoch `RunRecorder` measures the validation and test errors
+and the W-R alignment of every feedback layer, appends one JSON line to
+`metrics.jsonl`, writes the same scalars to TensorBoard, and only then saves the
+checkpoint: a checkpoint for epoch k therefore always has its metrics line, and a
+run resumed from it drops any line written after it (see `truncate_metrics`).
+In a multi-worker cluster every worker evaluates (the sums are all-reduced) but
+only the chief writes.
 """
 
 from __future__ import annotations
@@ -28,19 +30,29 @@ class RunRecorder(keras.callbacks.Callback):
 
     Args:
         model_dir: the run's directory.
-        test_data: the test set, evaluated after every epoch.
+        evaluate: dataset -> {"loss", "error"} (an `urfbtf.evaluation.Evaluator`).
+        val_data: the validation set, or None.
+        test_data: the test set.
         examples_per_epoch: training examples seen in one epoch.
+        write: whether this process writes files (the chief).
     """
 
-    def __init__(self, model_dir, test_data, examples_per_epoch: int):
+    def __init__(self, model_dir, evaluate, val_data, test_data,
+                 examples_per_epoch: int, write: bool = True):
         super().__init__()
         self.model_dir = Path(model_dir)
+        self.evaluate = evaluate
+        self.val_data = val_data
         self.test_data = test_data
         self.examples_per_epoch = examples_per_epoch
+        self.write = write
         self._writer = None
 
     def on_train_begin(self, logs=None):
-        self._writer = tf.summary.create_file_writer(str(self.model_dir / "tensorboard"))
+        if self.write:
+            self._writer = tf.summary.create_file_writer(
+                str(self.model_dir / "tensorboard")
+            )
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_start = self._train_end = time.perf_counter()
@@ -50,14 +62,15 @@ class RunRecorder(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
-        test = self.model.evaluate(self.test_data, verbose=0, return_dict=True)
         train_seconds = self._train_end - self._epoch_start
+        val = self.evaluate(self.val_data) if self.val_data is not None else {}
+        test = self.evaluate(self.test_data)
         record = {
             "epoch": epoch + 1,
             "train_loss": logs.get("loss"),
             "train_error": logs.get("error"),
-            "val_loss": logs.get("val_loss"),
-            "val_error": logs.get("val_error"),
+            "val_loss": val.get("loss"),
+            "val_error": val.get("error"),
             "test_loss": test["loss"],
             "test_error": test["error"],
             "epoch_seconds": time.perf_counter() - self._epoch_start,
@@ -68,7 +81,11 @@ class RunRecorder(keras.callbacks.Callback):
         record = {key: _jsonable(value) for key, value in record.items()}
         record["epoch"] = epoch + 1
         # Shown on Keras' progress line, which prints after this callback.
-        logs["test_error"] = record["test_error"]
+        for key in ("val_loss", "val_error", "test_error"):
+            if record[key] is not None:
+                logs[key] = record[key]
+        if not self.write:
+            return
         _append_line(self.model_dir / METRICS_FILE, record)
         with self._writer.as_default(step=epoch + 1):
             for key, value in record.items():

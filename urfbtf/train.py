@@ -22,9 +22,10 @@ import numpy as np
 import tensorflow as tf
 
 import urfbtf
-from urfbtf import checkpoint, data, losses, nets, recorder, rules
+from urfbtf import checkpoint, data, distribute, losses, nets, own_loop, recorder, rules
 from urfbtf.config import RESUMABLE_CHANGES, Config
 from urfbtf.errors import UsageError
+from urfbtf.evaluation import Evaluator
 from urfbtf.metrics import ErrorRate
 
 
@@ -81,6 +82,8 @@ def build_model(config: Config, image_shape, num_classes: int) -> keras.Model:
         optimizer=make_optimizer(config),
         loss=losses.get_loss(config.loss, config.off_class_fac),
         metrics=[ErrorRate()],
+        jit_compile=config.jit_compile,
+        steps_per_execution=config.steps_per_execution,
     )
     return model
 
@@ -91,13 +94,15 @@ def run(config: Config, model_dir=None, *, strategy=None, verbose="auto", log=pr
     Args:
         config: the run's settings.
         model_dir: output directory; default `default_model_dir(config)`.
-        strategy: a `tf.distribute.Strategy`; default the current one.
+        strategy: a `tf.distribute.Strategy`; default the one `config.strategy`
+            names (a test passes its own, e.g. mirrored over logical CPUs).
         verbose: Keras' verbosity; "auto" shows a progress bar on a terminal and
             one line per epoch otherwise.
         log: where the closing summary line goes.
 
     Returns:
-        The last epoch's metrics record (a dict), with "model_dir" added.
+        The last epoch's metrics record (a dict), with "model_dir" added; on the
+        workers of a cluster other than the chief, only "model_dir".
     """
     config.validate()
     model_dir = Path(model_dir) if model_dir is not None else default_model_dir(config)
@@ -105,23 +110,30 @@ def run(config: Config, model_dir=None, *, strategy=None, verbose="auto", log=pr
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         make_deterministic()
+    strategy = strategy or distribute.make_strategy(config.strategy, tpu=config.tpu)
+    _check_batch_sizes(config, strategy)
     splits = data.load_splits(
         config.dataset,
         config.data_dir,
         val_examples=config.val_examples,
         train_examples=config.train_examples,
     )
-    strategy = strategy or tf.distribute.get_strategy()
     with strategy.scope():
         model = build_model(config, splits.image_shape, splits.num_classes)
+        _check_compilable(model, config, strategy)
         start_epoch = checkpoint.restore_latest(model, model_dir / "checkpoints")
-    _write_config(config, model_dir)
-    recorder.truncate_metrics(model_dir, start_epoch)
+    chief = distribute.is_chief(strategy)
+    if chief:
+        _write_config(config, model_dir)
+        recorder.truncate_metrics(model_dir, start_epoch)
 
     if start_epoch < config.epochs:
-        _fit(model, config, splits, model_dir, start_epoch, strategy, verbose)
-    _save_model(model, model_dir / "model.keras")
+        _fit(model, config, splits, model_dir, start_epoch, strategy, verbose, chief)
+    if chief:
+        _save_model(model, model_dir / "model.keras")
 
+    if not chief:
+        return {"model_dir": str(model_dir)}  # The chief reports for the cluster.
     records = recorder.read_metrics(model_dir)
     summary = dict(records[-1]) if records else {}
     summary["model_dir"] = str(model_dir)
@@ -134,7 +146,7 @@ def run(config: Config, model_dir=None, *, strategy=None, verbose="auto", log=pr
     return summary
 
 
-def _fit(model, config, splits, model_dir, start_epoch, strategy, verbose):
+def _fit(model, config, splits, model_dir, start_epoch, strategy, verbose, chief):
     steps = data.steps_per_epoch(len(splits.train_labels), config.batch_size)
     train = data.train_dataset(
         splits.train_images,
@@ -152,20 +164,50 @@ def _fit(model, config, splits, model_dir, start_epoch, strategy, verbose):
     test = data.eval_dataset(
         splits.test_images, splits.test_labels, batch_size=config.eval_batch_size
     )
+    evaluate = Evaluator(model, model.loss, strategy, config.jit_compile)
+    record = recorder.RunRecorder(
+        model_dir, evaluate, val, test, steps * config.batch_size, write=chief
+    )
     if verbose == "auto":
         verbose = 1 if sys.stdout.isatty() else 2
-    record = recorder.RunRecorder(model_dir, test, steps * config.batch_size)
+    if not chief:
+        verbose = 0  # One progress report per cluster.
+    schedule = dict(epochs=config.epochs, initial_epoch=start_epoch, steps_per_epoch=steps)
     with strategy.scope():
-        model.fit(
-            train,
-            epochs=config.epochs,
-            initial_epoch=start_epoch,
-            steps_per_epoch=steps,
+        if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            own_loop.fit(model, train, strategy=strategy, callbacks=[record],
+                         steps_per_execution=config.steps_per_execution,
+                         verbose=verbose, **schedule)
+        else:
             # The stream is already shuffled, per epoch, by (seed, epoch).
-            shuffle=False,
-            validation_data=val,
-            callbacks=[record],
-            verbose=verbose,
+            model.fit(train, shuffle=False, callbacks=[record], verbose=verbose,
+                      **schedule)
+
+
+def _check_batch_sizes(config: Config, strategy) -> None:
+    replicas = strategy.num_replicas_in_sync
+    for name in ("batch_size", "eval_batch_size"):
+        value = getattr(config, name)
+        if value % replicas:
+            raise UsageError(
+                f"{name}={value} does not split evenly over the {replicas} replicas "
+                f"of strategy {config.strategy!r}; use a multiple of {replicas} "
+                f"(it is the global batch, e.g. {value - value % replicas or replicas})."
+            )
+
+
+def _check_compilable(model, config: Config, strategy) -> None:
+    """Stops before training when XLA is asked of layers it cannot compile."""
+    if not (config.jit_compile or isinstance(strategy, tf.distribute.TPUStrategy)):
+        return
+    blocked = [layer.name for layer in model.layers if not layer.supports_jit]
+    if blocked:
+        reason = "--jit_compile" if config.jit_compile else "a TPU (always compiled)"
+        raise UsageError(
+            f"Layers {', '.join(blocked)} cannot be compiled by XLA (tf.sparse ops have "
+            f"no XLA kernel), which {reason} needs. Use their XLA form instead: "
+            "implementation='dense' (--untied_impl=dense), or run without "
+            "--jit_compile on a CPU or GPU."
         )
 
 
