@@ -98,6 +98,12 @@ class Config:
                 "Use strategy default or tpu (always compiled) for XLA, or leave "
                 "jit_compile off with mirrored and multi_worker."
             )
+        if self.strategy == "tpu" and self.deterministic:
+            raise UsageError(
+                "strategy='tpu' with deterministic=True: TPUs always compile with "
+                "XLA, and TensorFlow refuses to compile max-pool gradients under op "
+                "determinism. Add --nodeterministic for TPU runs."
+            )
         if self.jit_compile and self.deterministic:
             raise UsageError(
                 "jit_compile=True with deterministic=True: Keras turns XLA off, "

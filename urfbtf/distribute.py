@@ -97,28 +97,48 @@ def check_tf_config(text: str | None) -> dict:
 
 
 def find_tpu(tpu: str = ""):
-    """A `TPUClusterResolver` for `tpu`, or None when no TPU can be found."""
+    """A `TPUClusterResolver` for `tpu`, or None when no TPU can be found.
+
+    With `tpu` empty it looks for the TPU the environment names (Colab's, or
+    TPU_NAME on Google Cloud), then for TPU chips attached to this host (a TPU
+    VM).
+    """
+    resolver = tf.distribute.cluster_resolver.TPUClusterResolver
     try:
-        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu or None)
-        resolver.master()  # Raises when the resolver found nothing.
-        return resolver
+        if tpu:
+            return resolver(tpu=tpu)
+        found = resolver()
+        if found.master():
+            return found
     except (ValueError, RuntimeError, tf.errors.OpError, OSError):
-        return None
+        if tpu:
+            return None
+    if tf.config.list_physical_devices("TPU"):
+        return resolver(tpu="local")
+    return None
 
 
 def _tpu_strategy(tpu: str) -> tf.distribute.TPUStrategy:
     resolver = find_tpu(tpu)
+    help_text = (
+        "On Colab, choose Runtime > Change runtime type > TPU; on Google Cloud, "
+        "pass --tpu=NAME or --tpu=grpc://ADDRESS; without a TPU use "
+        "--strategy=default or mirrored."
+    )
     if resolver is None:
+        where = f" at {tpu!r}" if tpu else ""
+        raise UsageError(f"--strategy=tpu found no TPU{where}. {help_text}")
+    try:
+        if resolver.master() not in ("", "local"):
+            # A remote TPU: this process must join its cluster first.
+            tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+    except (ValueError, RuntimeError, tf.errors.OpError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
         raise UsageError(
-            f"--strategy=tpu found no TPU{f' at {tpu!r}' if tpu else ''}. On Colab, "
-            "choose Runtime > Change runtime type > TPU; on Google Cloud, pass "
-            "--tpu=NAME or --tpu=grpc://ADDRESS; without a TPU use "
-            "--strategy=default or mirrored."
-        )
-    if tpu not in ("", "local"):
-        # A remote TPU: this process must join its cluster first.
-        tf.config.experimental_connect_to_cluster(resolver)
-    tf.tpu.experimental.initialize_tpu_system(resolver)
+            f"--strategy=tpu could not start the TPU {resolver.master()!r} "
+            f"({type(error).__name__}: {first_line}). {help_text}"
+        ) from error
     return tf.distribute.TPUStrategy(resolver)
 
 
