@@ -19,6 +19,7 @@ from urfbtf.layers.feedback_conv2d import FeedbackConv2D
 from urfbtf.layers.feedback_dense import FeedbackDense
 from urfbtf.layers.feedback_layer import BernoulliMask, FeedbackLayer
 from urfbtf.layers.saturated_linear import SaturatedLinear, saturated_linear
+from urfbtf.layers.untied_conv2d import UntiedConv2D
 
 __all__ = [
     "BernoulliMask",
@@ -27,5 +28,6 @@ __all__ = [
     "FeedbackDense",
     "FeedbackLayer",
     "SaturatedLinear",
+    "UntiedConv2D",
     "saturated_linear",
 ]

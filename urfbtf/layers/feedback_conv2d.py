@@ -44,7 +44,7 @@ class FeedbackConv2D(FeedbackLayer):
     def kernel_shape(self, input_shape):
         return (*self.kernel_size, int(input_shape[-1]), self.filters)
 
-    def linear_map(self):
+    def linear_map(self, input_shape):
         return rules.conv2d_map(self.strides, self.padding.upper())
 
     def compute_output_shape(self, input_shape):

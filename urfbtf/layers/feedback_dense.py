@@ -35,7 +35,7 @@ class FeedbackDense(FeedbackLayer):
     def kernel_shape(self, input_shape):
         return (int(input_shape[-1]), self.units)
 
-    def linear_map(self):
+    def linear_map(self, input_shape):
         return rules.DENSE
 
     def call(self, inputs):

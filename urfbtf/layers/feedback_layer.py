@@ -62,8 +62,10 @@ def _zero_where_masked(initializer, mask):
 class FeedbackLayer(keras.layers.Layer):
     """Base class: a map linear in W whose backward pass follows a learning rule.
 
-    Subclasses supply `kernel_shape(input_shape)`, `linear_map()` (a
-    `urfbtf.rules.LinearMap`) and the output shape.
+    Subclasses supply `kernel_shape(input_shape)`, `linear_map(input_shape)` (a
+    `urfbtf.rules.LinearMap`) and the output shape; they may adapt the
+    initializers to their weight layout (`layout_initializer`) and the shape of
+    the bias (`bias_shape`).
 
     Args:
         rule: "bp", "frfb" or "urfb" (see `urfbtf.rules`).
@@ -101,21 +103,33 @@ class FeedbackLayer(keras.layers.Layer):
         # A concrete seed now, like Keras' initializers: the masks then depend
         # only on `keras.utils.set_random_seed` and the order layers are made in.
         self.seed = seed if seed is not None else random.randint(1, 10**9)
-        self._apply = rules.linear_rule(self.rule, self.linear_map())
 
     def kernel_shape(self, input_shape) -> tuple[int, ...]:
+        """The shape of W (and of R)."""
         raise NotImplementedError
 
-    def linear_map(self) -> rules.LinearMap:
+    def linear_map(self, input_shape) -> rules.LinearMap:
+        """The map h = W ⊛ x with its backward halves, for inputs of this shape."""
         raise NotImplementedError
+
+    def layout_initializer(self, initializer):
+        """Turns an initializer of the layer's conventional kernel into one of W's
+        layout (the identity here; untied layers tile a conv kernel)."""
+        return initializer
+
+    def bias_shape(self, input_shape) -> tuple[int, ...]:
+        return (self.kernel_shape(input_shape)[-1],)
 
     def build(self, input_shape):
         shape = self.kernel_shape(input_shape)
+        self._apply = rules.linear_rule(self.rule, self.linear_map(input_shape))
         self.kernel_mask = self._add_mask("kernel_mask", shape, self.seed)
         self.kernel = self.add_weight(
             name="kernel",
             shape=shape,
-            initializer=self._masked(self.kernel_initializer, self.kernel_mask),
+            initializer=self._masked(
+                self.layout_initializer(self.kernel_initializer), self.kernel_mask
+            ),
         )
         self.feedback_mask = self.feedback = None
         if self.rule.has_feedback:
@@ -123,13 +137,18 @@ class FeedbackLayer(keras.layers.Layer):
             self.feedback = self.add_weight(
                 name="feedback",
                 shape=shape,
-                initializer=self._masked(self.feedback_initializer, self.feedback_mask),
+                initializer=self._masked(
+                    self.layout_initializer(self.feedback_initializer),
+                    self.feedback_mask,
+                ),
                 trainable=self.rule.feedback_learns,
             )
         self.bias = None
         if self.use_bias:
             self.bias = self.add_weight(
-                name="bias", shape=(shape[-1],), initializer=self.bias_initializer
+                name="bias",
+                shape=self.bias_shape(input_shape),
+                initializer=self.bias_initializer,
             )
 
     def _add_mask(self, name, shape, seed):
