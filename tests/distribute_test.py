@@ -126,9 +126,6 @@ def test_xla_compiled_training_equals_graph_training():
 QUICK = dict(dataset="cifar10_sample", batch_size=20, lr=0.1, eval_batch_size=100)
 
 
-def _state(model_dir, epoch):
-    with np.load(Path(model_dir) / "checkpoints" / f"epoch-{epoch:06d}.npz") as saved:
-        return [saved[f"v{i}"] for i in range(len(saved["paths"]))]
 
 
 def test_mirrored_runs_resume_exactly_and_follow_the_single_device_run(mirrored, tmp_path):
@@ -140,11 +137,12 @@ def test_mirrored_runs_resume_exactly_and_follow_the_single_device_run(mirrored,
     train.run(config, tmp_path / "parts", strategy=mirrored, **quiet)
     single = Config(**{**config.to_dict(), "strategy": "default"})
     train.run(single, tmp_path / "single", **quiet)
-    for whole, parts, one in zip(_state(tmp_path / "whole", 2),
-                                 _state(tmp_path / "parts", 2),
-                                 _state(tmp_path / "single", 2), strict=True):
-        np.testing.assert_array_equal(whole, parts)
-        np.testing.assert_allclose(whole, one, atol=1e-5)
+    whole, parts, single_state = (checkpoint.variables_at(tmp_path / name, 2)
+                                  for name in ("whole", "parts", "single"))
+    assert list(whole) == list(parts) == list(single_state)
+    for path, value in whole.items():
+        np.testing.assert_array_equal(value, parts[path], err_msg=path)
+        np.testing.assert_allclose(value, single_state[path], atol=1e-5, err_msg=path)
     records = [json.loads(line) for line in (tmp_path / "whole" / "metrics.jsonl").open()]
     singles = [json.loads(line) for line in (tmp_path / "single" / "metrics.jsonl").open()]
     for record, reference in zip(records, singles, strict=True):

@@ -57,7 +57,7 @@ def _run(*args, cwd=REPO):
 @pytest.mark.parametrize(
     "args,status,expected",
     [
-        (["--net=resnet"], 2, r"'resnet'.*simpnet, deepnet, deepernet, deepnet_s"),
+        (["--net=resnet"], 2, r"'resnet'.*simpnet, deepnet, deepernet, simpnet_s, deepnet_s"),
         (["--rule=dtp"], 2, r"'dtp'.*bp .*frfb .*urfb"),
         (["--loss=mse"], 2, r"'mse'.*hinge.*softmax"),
         (["--dataset=cifar1O"], 2, r"'cifar1O'.*Did you mean cifar10"),
@@ -69,7 +69,14 @@ def _run(*args, cwd=REPO):
         (["--batch_size=0"], 2, r"batch_size=0"),
         (["--data_dir=/nonexistent/cifar"], 1, r"/nonexistent/cifar.*does not exist"),
         (["--strategy=horovod"], 2, r"'horovod'.*default.*mirrored.*multi_worker.*tpu"),
-        (["--strategy=tpu"], 2, r"found no TPU.*--tpu="),
+        (["--strategy=tpu", "--nodeterministic"], 2, r"found no TPU.*--tpu="),
+        (["--strategy=tpu"], 2, r"'tpu' with deterministic=True.*--nodeterministic"),
+        (["--jit_compile"], 2, r"jit_compile=True with deterministic=True"),
+        (["--untie=conv9"], 2, r"conv9: the convolutions of this net are conv1"),
+        (["--untied_impl=csr"], 2, r"'csr'.*'dense'.*'sparse'"),
+        (["--untie=conv1", "--untie_after=2", "--freeze=dense7"], 2,
+         r"dense7 is not a layer of net 'simpnet'"),
+        (["--freeze=conv1"], 2, r"set --untie_after"),
         (["--strategy=mirrored", "--jit_compile"], 2, r"jit_compile=True.*'mirrored'"),
     ],
 )

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from urfbtf import checkpoint
+
 REPO = Path(__file__).resolve().parents[1]
 COMMON = ["--net=simpnet", "--rule=urfb", "--connectivity=0.5",
           "--dataset=cifar10_sample", "--train_examples=400", "--val_examples=100",
@@ -51,9 +53,6 @@ def _finish(processes):
     return outputs
 
 
-def _state(model_dir, epoch):
-    with np.load(Path(model_dir) / "checkpoints" / f"epoch-{epoch:06d}.npz") as saved:
-        return {str(path): saved[f"v{i}"] for i, path in enumerate(saved["paths"])}
 
 
 def test_two_workers_killed_and_restarted_end_like_one_process(tmp_path):
@@ -81,7 +80,8 @@ def test_two_workers_killed_and_restarted_end_like_one_process(tmp_path):
     subprocess.run([sys.executable, "-m", "urfbtf.main", *COMMON,
                     f"--model_dir={single_dir}"], cwd=REPO, env=ENV, check=True,
                    capture_output=True, timeout=600)
-    cluster, single = _state(cluster_dir, 3), _state(single_dir, 3)
+    cluster = checkpoint.variables_at(cluster_dir, 3)
+    single = checkpoint.variables_at(single_dir, 3)
     assert list(cluster) == list(single)
     for path, value in cluster.items():
         np.testing.assert_allclose(value, single[path], atol=1e-5, err_msg=path)

@@ -28,10 +28,6 @@ def _records(model_dir):
     return [json.loads(line) for line in (Path(model_dir) / "metrics.jsonl").open()]
 
 
-def _state(model_dir, epoch):
-    """Checkpointed variables by position and path, e.g. "3:dense1/kernel"."""
-    with np.load(Path(model_dir) / "checkpoints" / f"epoch-{epoch:06d}.npz") as data:
-        return {f"{i}:{path}": data[f"v{i}"] for i, path in enumerate(data["paths"])}
 
 
 def _without_timings(records):
@@ -74,10 +70,11 @@ def test_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path):
     train.run(Config(**{**config.to_dict(), "epochs": 1}), tmp_path / "parts", verbose=0,
               log=lambda _: None)
     train.run(config, tmp_path / "parts", verbose=0, log=lambda _: None)
-    whole, parts = _state(tmp_path / "whole", 3), _state(tmp_path / "parts", 3)
-    assert len(whole) == len(parts) > 0
-    for (key, value), (_, resumed) in zip(whole.items(), parts.items()):
-        np.testing.assert_array_equal(value, resumed, err_msg=key)
+    whole = checkpoint.variables_at(tmp_path / "whole", 3)
+    parts = checkpoint.variables_at(tmp_path / "parts", 3)
+    assert list(whole) == list(parts) and whole
+    for path, value in whole.items():
+        np.testing.assert_array_equal(value, parts[path], err_msg=path)
     assert _without_timings(_records(tmp_path / "whole")) == _without_timings(
         _records(tmp_path / "parts"))
 
@@ -105,9 +102,9 @@ def test_run_killed_mid_training_resumes_to_the_uninterrupted_result(tmp_path):
     whole = tmp_path / "whole"
     subprocess.run(_cli(whole, 3), env=env, check=True, capture_output=True)
     assert [r["epoch"] for r in _records(killed)] == [1, 2, 3]
-    for (key, value), resumed in zip(_state(whole, 3).items(),
-                                     _state(killed, 3).values()):
-        np.testing.assert_array_equal(value, resumed, err_msg=key)
+    resumed = checkpoint.variables_at(killed, 3)
+    for path, value in checkpoint.variables_at(whole, 3).items():
+        np.testing.assert_array_equal(value, resumed[path], err_msg=path)
 
 
 def test_a_directory_holding_another_run_is_refused(tmp_path):
@@ -148,7 +145,7 @@ def test_a_rule_can_bring_its_own_training_step(tmp_path):
         del rules.RULES[rule.name]
     keras.utils.set_random_seed(0)  # As train.run does: the same initial weights.
     before = train.build_model(Config(**QUICK), (32, 32, 3), 10)
-    after = {key.split(":")[1]: value for key, value in _state(tmp_path, 1).items()}
+    after = checkpoint.variables_at(tmp_path, 1)
     assert 0.0 <= _records(tmp_path)[0]["train_error"] <= 1.0
     # Only the output layer learned.
     np.testing.assert_array_equal(after["conv1/kernel"], before.get_layer("conv1").kernel)

@@ -8,11 +8,13 @@ dropout masks after a resume.
 
 Each file is written to a temporary name and renamed into place, so a run killed
 at any moment leaves either the previous complete checkpoint or the new one. The
-two newest are kept, in case the newest cannot be read.
+two newest are kept, in case the newest cannot be read, and the last checkpoint of
+every earlier phase of a two-phase run (`urfbtf.protocol`): the trained tied net.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import zipfile
@@ -22,7 +24,7 @@ import numpy as np
 
 from urfbtf.errors import UsageError
 
-_PATTERN = re.compile(r"epoch-(\d+)\.npz$")
+_PATTERN = re.compile(r"epoch-(\d+)(?:-phase(\d+))?\.npz$")
 _KEEP = 2
 
 
@@ -35,24 +37,43 @@ def _state_variables(model) -> list:
     return list(model.variables) + optimizer_variables
 
 
-def save(model, directory: str | os.PathLike, epoch: int) -> Path:
-    """Writes the state after `epoch` finished epochs to directory/epoch-N.npz."""
+@dataclasses.dataclass(frozen=True)
+class Saved:
+    """A checkpoint read from disk: its file, epoch, phase and arrays."""
+
+    path: Path
+    epoch: int
+    phase: int
+    arrays: dict
+
+
+def save(model, directory: str | os.PathLike, epoch: int, phase: int = 0) -> Path:
+    """Writes the state after `epoch` finished epochs (in protocol phase `phase`,
+    see `urfbtf.protocol`) to directory/epoch-N.npz."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     variables = _state_variables(model)
     arrays = {f"v{i}": np.asarray(v.numpy()) for i, v in enumerate(variables)}
     arrays["paths"] = np.array([v.path for v in variables])
     arrays["epoch"] = np.array(epoch)
-    path = directory / f"epoch-{epoch:06d}.npz"
-    temporary = directory / f".epoch-{epoch:06d}.npz.tmp"
+    arrays["phase"] = np.array(phase)
+    name = f"epoch-{epoch:06d}" + (f"-phase{phase + 1}" if phase else "")
+    path = directory / f"{name}.npz"
+    temporary = directory / f".{name}.npz.tmp"
     with open(temporary, "wb") as f:
         np.savez(f, **arrays)
         f.flush()
         os.fsync(f.fileno())
     os.replace(temporary, path)
-    for old in checkpoints(directory)[:-_KEEP]:
+    same_phase = [p for p in checkpoints(directory) if _phase_of(p) == phase]
+    for old in same_phase[:-_KEEP]:
         old.unlink(missing_ok=True)
     return path
+
+
+def _phase_of(path: Path) -> int:
+    suffix = _PATTERN.search(path.name).group(2)
+    return int(suffix) - 1 if suffix else 0
 
 
 def checkpoints(directory: str | os.PathLike) -> list[Path]:
@@ -64,17 +85,53 @@ def checkpoints(directory: str | os.PathLike) -> list[Path]:
     return sorted(found, key=lambda p: int(_PATTERN.search(p.name).group(1)))
 
 
-def restore_latest(model, directory: str | os.PathLike) -> int:
-    """Restores the newest readable checkpoint; returns its epoch (0 if none)."""
+def latest(directory: str | os.PathLike) -> Saved | None:
+    """The newest readable checkpoint in `directory`, or None."""
     for path in reversed(checkpoints(directory)):
         try:
             with np.load(path) as data:
                 arrays = {key: data[key] for key in data.files}
         except (OSError, ValueError, zipfile.BadZipFile, EOFError):
             continue  # A damaged file: fall back to the previous checkpoint.
-        _assign(model, arrays, path)
-        return int(arrays["epoch"])
-    return 0
+        phase = int(arrays.get("phase", 0))
+        return Saved(path, int(arrays["epoch"]), phase, arrays)
+    return None
+
+
+def variables_at(directory: str | os.PathLike, epoch: int) -> dict[str, np.ndarray]:
+    """The variables saved after `epoch`, by path, in model order.
+
+    `directory` is a checkpoint directory or a run's directory (which holds
+    `checkpoints/`). Paths drop Keras' per-process numbering of auto-named objects
+    ("seed_generator_4" reads "seed_generator"); a repeated path gets "#2", "#3".
+    """
+    if (Path(directory) / "checkpoints").is_dir():
+        directory = Path(directory) / "checkpoints"
+    matches = [p for p in checkpoints(directory)
+               if int(_PATTERN.search(p.name).group(1)) == epoch]
+    if not matches:
+        raise FileNotFoundError(f"no checkpoint of epoch {epoch} in {directory}")
+    with np.load(matches[-1]) as data:
+        variables = {}
+        for i, path in enumerate(_structure(data["paths"])):
+            key, count = path, 1
+            while key in variables:
+                count += 1
+                key = f"{path}#{count}"
+            variables[key] = data[f"v{i}"]
+    return variables
+
+
+def restore(model, saved: Saved) -> int:
+    """Assigns a checkpoint's arrays to `model`'s variables; returns its epoch."""
+    _assign(model, saved.arrays, saved.path)
+    return saved.epoch
+
+
+def restore_latest(model, directory: str | os.PathLike) -> int:
+    """Restores the newest readable checkpoint; returns its epoch (0 if none)."""
+    saved = latest(directory)
+    return 0 if saved is None else restore(model, saved)
 
 
 def _structure(paths) -> list[str]:

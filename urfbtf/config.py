@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from urfbtf import distribute, losses, nets, rules
+from urfbtf import distribute, losses, nets, rules, untied
 from urfbtf.errors import UsageError
 from urfbtf.layers.feedback_layer import check_connectivity
 
@@ -48,6 +48,15 @@ class Config:
         tpu: the TPU for strategy "tpu" ("" finds the local or Colab one).
         jit_compile: compile training and evaluation steps with XLA.
         steps_per_execution: training steps per call into the compiled step.
+        untie: conv layers built as untied (locally connected) layers, comma
+            separated, or "all" (Amit 2019, sec. 4.1).
+        untied_impl: "dense" (XLA-friendly) or "sparse" (tf.sparse, as the
+            original code).
+        untie_after: 0 unties from the start; N > 0 trains the tied net for N
+            epochs first and unties then (`urfbtf.protocol`).
+        freeze: layers that stop learning when untied after `untie_after`.
+        redraw: layers redrawn at random when untied after `untie_after`.
+        untied_batch_size: batch size after `untie_after` (None: batch_size).
     """
 
     net: str = "simpnet"
@@ -71,10 +80,17 @@ class Config:
     tpu: str = ""
     jit_compile: bool = False
     steps_per_execution: int = 1
+    untie: str = ""
+    untied_impl: str = "dense"
+    untie_after: int = 0
+    freeze: str = ""
+    redraw: str = ""
+    untied_batch_size: int | None = None
 
     def validate(self) -> Config:
         """Returns self, or raises `UsageError` naming the first invalid value."""
-        nets.get_description(self.net)
+        description = nets.get_description(self.net)
+        self._validate_untying(description)
         rule = rules.get_rule(self.rule)
         losses.get_loss(self.loss)
         check_connectivity(self.connectivity, rule)
@@ -122,12 +138,42 @@ class Config:
                      "0 or more examples held out of the training set")
         return self
 
+    def _validate_untying(self, description) -> None:
+        nets.check_untie(description, self.untie)
+        untied.check_layout(self.untied_impl)
+        _require(0 <= self.untie_after, "untie_after", self.untie_after,
+                 "0 (untied from the start) or the number of tied epochs first")
+        if self.untie_after and not self.untie:
+            raise UsageError(
+                f"untie_after={self.untie_after} unties nothing: name the layers "
+                "to untie with --untie (e.g. --untie=all)."
+            )
+        layers = nets.layer_names(description)
+        for name in ("freeze", "redraw"):
+            names = {n for n in getattr(self, name).split(",") if n}
+            if names and not self.untie_after:
+                raise UsageError(
+                    f"{name}={getattr(self, name)!r} acts when the net is untied "
+                    "after tied training; set --untie_after=N (the tied epochs)."
+                )
+            unknown = sorted(names - set(layers))
+            if unknown:
+                raise UsageError(
+                    f"{name}: {', '.join(unknown)} is not a layer of net "
+                    f"{self.net!r}; its layers with weights are {', '.join(layers)}."
+                )
+        if self.untied_batch_size is not None:
+            _require(self.untied_batch_size > 0, "untied_batch_size",
+                     self.untied_batch_size, "a positive integer, or unset")
+
     def run_name(self) -> str:
-        """A directory name that identifies the run: net, rule, loss, connectivity
-        and seed (re-running the same command then resumes it)."""
-        return (
-            f"{self.net}-{self.rule}-{self.loss}-c{self.connectivity:g}-s{self.seed}"
-        )
+        """A directory name that identifies the run: net, rule, loss, connectivity,
+        seed and untying (re-running the same command then resumes it)."""
+        name = f"{self.net}-{self.rule}-{self.loss}-c{self.connectivity:g}-s{self.seed}"
+        if self.untie:
+            name += "-untied" + ("_all" if self.untie == "all" else "")
+            name += f"_after{self.untie_after}" if self.untie_after else ""
+        return name
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -65,6 +65,23 @@ _JIT_COMPILE = flags.DEFINE_boolean(
     "jit_compile", False, "Compile the training and evaluation steps with XLA.")
 _STEPS_PER_EXECUTION = flags.DEFINE_integer(
     "steps_per_execution", 1, "Training steps per call into the compiled step.")
+_UNTIE = flags.DEFINE_string(
+    "untie", "", "Conv layers to build untied (locally connected), comma separated, "
+    "or 'all'.")
+_UNTIED_IMPL = flags.DEFINE_string(
+    "untied_impl", "dense",
+    "Untied layers: dense (per-location kernels, compiles with XLA) or sparse "
+    "(tf.sparse, as the original code).")
+_UNTIE_AFTER = flags.DEFINE_integer(
+    "untie_after", 0, "Train the tied net for this many epochs, then untie "
+    "(0: untied from the start).")
+_FREEZE = flags.DEFINE_string(
+    "freeze", "", "Layers that stop learning when the net is untied (--untie_after).")
+_REDRAW = flags.DEFINE_string(
+    "redraw", "", "Layers redrawn at random when the net is untied (--untie_after); "
+    "untied layers not listed start from their trained kernel.")
+_UNTIED_BATCH_SIZE = flags.DEFINE_integer(
+    "untied_batch_size", None, "Batch size after --untie_after (default --batch_size).")
 _MODEL_DIR = flags.DEFINE_string(
     "model_dir", None,
     "Output directory; default runs/<net>-<rule>-<loss>-c<connectivity>-s<seed>. "
@@ -147,6 +164,12 @@ def main(argv: list[str]) -> None:
         tpu=_TPU.value,
         jit_compile=_JIT_COMPILE.value,
         steps_per_execution=_STEPS_PER_EXECUTION.value,
+        untie=_UNTIE.value,
+        untied_impl=_UNTIED_IMPL.value,
+        untie_after=_UNTIE_AFTER.value,
+        freeze=_FREEZE.value,
+        redraw=_REDRAW.value,
+        untied_batch_size=_UNTIED_BATCH_SIZE.value,
     )
     try:
         train.run(config, _MODEL_DIR.value)

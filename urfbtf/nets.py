@@ -36,6 +36,7 @@ from urfbtf.layers import (
     FeedbackDense,
     FeedbackLayer,
     SaturatedLinear,
+    UntiedConv2D,
 )
 
 
@@ -115,6 +116,14 @@ NETS = {
         Dense("dense1", 500),
         Output(),
     ),
+    # The untied simpnet of the original code (_pars/simpnet_s.txt, Figs. 8-9):
+    # a 3x3 stride-2 pool and no dropout; its conv is untied by flags/simpnet_s.cfg.
+    "simpnet_s": (
+        Conv("conv1", 32, 5),
+        Pool("pool1", 3, 2),
+        Dense("dense1", 500),
+        Output(),
+    ),
     "deepnet_s": (
         Sum("sum0", Conv("conv0", 16, 3), Conv("conv0a", 16, 3)),
         Pool("pool1", 3, 3),
@@ -163,6 +172,8 @@ def build_net(
     dropout_seed: int | None = None,
     plain_keras: bool = False,
     model_class: type = keras.Model,
+    untie=(),
+    untied_impl: str = "dense",
 ) -> keras.Model:
     """Builds a functional Keras model from a net name or description.
 
@@ -182,12 +193,17 @@ def build_net(
             tests and benchmarks; `rule` and `connectivity` are then ignored.
         model_class: the `keras.Model` subclass to instantiate, for rules that
             bring their own training step (`urfbtf.rules.Rule.model_class`).
+        untie: names of conv layers to build as untied (locally connected)
+            layers, Amit (2019) sec. 4.1, or "all".
+        untied_impl: "dense" (compiles with XLA) or "sparse" (tf.sparse, as the
+            original code), see `urfbtf.layers.UntiedConv2D`.
 
     Returns:
         An uncompiled functional model named after the net.
     """
     description = get_description(net)
     rule = rules.get_rule(rule)
+    untie = check_untie(description, untie)
 
     def linear(step, hidden: bool):
         if plain_keras:
@@ -198,6 +214,11 @@ def build_net(
                 )
             return keras.layers.Dense(step.units, use_bias=False, name=step.name)
         kept = connectivity if hidden else 1.0
+        if isinstance(step, Conv) and step.name in untie:
+            return UntiedConv2D(
+                step.filters, step.kernel_size, rule=rule.name, connectivity=kept,
+                implementation=untied_impl, name=step.name,
+            )
         if isinstance(step, Conv):
             return FeedbackConv2D(
                 step.filters, step.kernel_size, rule=rule.name, connectivity=kept,
@@ -235,6 +256,43 @@ def build_net(
             raise TypeError(f"Unknown step {step!r} in a net description.")
     name = net if isinstance(net, str) else "net"
     return model_class(inputs, x, name=name)
+
+
+def conv_names(description) -> list[str]:
+    """The names of the convolutions of a description, bottom to top."""
+    names = []
+    for step in description:
+        if isinstance(step, Conv):
+            names.append(step.name)
+        elif isinstance(step, Sum):
+            names += [step.first.name, step.second.name]
+    return names
+
+
+def layer_names(description) -> list[str]:
+    """The names of the layers with weights (convs, dense, output), bottom to top."""
+    names = []
+    for step in description:
+        if isinstance(step, (Conv, Sum)):
+            names += conv_names([step])
+        elif isinstance(step, (Dense, Output)):
+            names.append(step.name)
+    return names
+
+
+def check_untie(description, untie) -> frozenset:
+    """The set of conv names `untie` asks for ("all" means every conv); raises
+    `UsageError` for a name that is not a conv of the net."""
+    convs = conv_names(description)
+    if isinstance(untie, str):
+        untie = convs if untie == "all" else [n for n in untie.split(",") if n]
+    unknown = sorted(set(untie) - set(convs))
+    if unknown:
+        raise UsageError(
+            f"Cannot untie {', '.join(unknown)}: the convolutions of this net are "
+            f"{', '.join(convs)} (or 'all')."
+        )
+    return frozenset(untie)
 
 
 def feedback_layers(model: keras.Model) -> list:

@@ -35,10 +35,11 @@ class RunRecorder(keras.callbacks.Callback):
         test_data: the test set.
         examples_per_epoch: training examples seen in one epoch.
         write: whether this process writes files (the chief).
+        phase: the protocol phase (`urfbtf.protocol`), 0 for one-phase runs.
     """
 
     def __init__(self, model_dir, evaluate, val_data, test_data,
-                 examples_per_epoch: int, write: bool = True):
+                 examples_per_epoch: int, write: bool = True, phase: int = 0):
         super().__init__()
         self.model_dir = Path(model_dir)
         self.evaluate = evaluate
@@ -46,6 +47,7 @@ class RunRecorder(keras.callbacks.Callback):
         self.test_data = test_data
         self.examples_per_epoch = examples_per_epoch
         self.write = write
+        self.phase = phase
         self._writer = None
 
     def on_train_begin(self, logs=None):
@@ -77,9 +79,11 @@ class RunRecorder(keras.callbacks.Callback):
             "train_seconds": train_seconds,
             "examples_per_second": self.examples_per_epoch / max(train_seconds, 1e-9),
             **alignment.feedback_alignment(self.model),
+            **alignment.untied_similarity(self.model),
         }
         record = {key: _jsonable(value) for key, value in record.items()}
         record["epoch"] = epoch + 1
+        record["phase"] = self.phase + 1
         # Shown on Keras' progress line, which prints after this callback.
         for key in ("val_loss", "val_error", "test_error"):
             if record[key] is not None:
@@ -89,10 +93,11 @@ class RunRecorder(keras.callbacks.Callback):
         _append_line(self.model_dir / METRICS_FILE, record)
         with self._writer.as_default(step=epoch + 1):
             for key, value in record.items():
-                if key != "epoch" and value is not None:
+                if key not in ("epoch", "phase") and value is not None:
                     tf.summary.scalar(key, value)
         self._writer.flush()
-        checkpoint.save(self.model, self.model_dir / "checkpoints", epoch + 1)
+        checkpoint.save(self.model, self.model_dir / "checkpoints", epoch + 1,
+                        phase=self.phase)
 
     def on_train_end(self, logs=None):
         if self._writer is not None:

@@ -22,7 +22,17 @@ import numpy as np
 import tensorflow as tf
 
 import urfbtf
-from urfbtf import checkpoint, data, distribute, losses, nets, own_loop, recorder, rules
+from urfbtf import (
+    checkpoint,
+    data,
+    distribute,
+    losses,
+    nets,
+    own_loop,
+    protocol,
+    recorder,
+    rules,
+)
 from urfbtf.config import RESUMABLE_CHANGES, Config
 from urfbtf.errors import UsageError
 from urfbtf.evaluation import Evaluator
@@ -65,8 +75,11 @@ def make_optimizer(config: Config) -> keras.optimizers.Optimizer:
     return keras.optimizers.Adam(config.lr)
 
 
-def build_model(config: Config, image_shape, num_classes: int) -> keras.Model:
-    """The compiled model of `config` (call inside the strategy's scope)."""
+def build_model(config: Config, image_shape, num_classes: int,
+                phase: protocol.Phase | None = None) -> keras.Model:
+    """The compiled model of `config` in protocol phase `phase` (default: the
+    first); call it inside the strategy's scope."""
+    phase = phase or protocol.schedule(config)[0]
     rule = rules.get_rule(config.rule)
     model = nets.build_net(
         config.net,
@@ -77,7 +90,11 @@ def build_model(config: Config, image_shape, num_classes: int) -> keras.Model:
         nonlin_scale=config.nonlin_scale,
         dropout_seed=config.seed,
         model_class=rule.model_class or keras.Model,
+        untie=phase.untie,
+        untied_impl=config.untied_impl,
     )
+    for name in phase.freeze:
+        model.get_layer(name).trainable = False
     model.compile(
         optimizer=make_optimizer(config),
         loss=losses.get_loss(config.loss, config.off_class_fac),
@@ -118,17 +135,30 @@ def run(config: Config, model_dir=None, *, strategy=None, verbose="auto", log=pr
         val_examples=config.val_examples,
         train_examples=config.train_examples,
     )
-    with strategy.scope():
-        model = build_model(config, splits.image_shape, splits.num_classes)
-        _check_compilable(model, config, strategy)
-        start_epoch = checkpoint.restore_latest(model, model_dir / "checkpoints")
+    saved = checkpoint.latest(model_dir / "checkpoints")
     chief = distribute.is_chief(strategy)
     if chief:
         _write_config(config, model_dir)
-        recorder.truncate_metrics(model_dir, start_epoch)
+        recorder.truncate_metrics(model_dir, saved.epoch if saved else 0)
 
-    if start_epoch < config.epochs:
-        _fit(model, config, splits, model_dir, start_epoch, strategy, verbose, chief)
+    model = None
+    phases = protocol.schedule(config)
+    for phase in phases[saved.phase if saved else 0:]:
+        # Seeded per phase, so that a redrawn layer gets the same weights whether
+        # the run crossed the boundary in one go or resumed at it.
+        keras.utils.set_random_seed(config.seed + phase.index)
+        with strategy.scope():
+            new = build_model(config, splits.image_shape, splits.num_classes, phase)
+            _check_compilable(new, config, strategy)
+            if saved is not None and saved.phase == phase.index:
+                start = checkpoint.restore(new, saved)
+            else:
+                start = phase.first_epoch
+                if model is not None:
+                    protocol.transfer(model, new, phase.redraw)
+        model = new
+        if start < phase.end_epoch:
+            _fit(model, config, phase, splits, model_dir, start, strategy, verbose, chief)
     if chief:
         _save_model(model, model_dir / "model.keras")
 
@@ -146,15 +176,16 @@ def run(config: Config, model_dir=None, *, strategy=None, verbose="auto", log=pr
     return summary
 
 
-def _fit(model, config, splits, model_dir, start_epoch, strategy, verbose, chief):
-    steps = data.steps_per_epoch(len(splits.train_labels), config.batch_size)
+def _fit(model, config, phase, splits, model_dir, start_epoch, strategy, verbose,
+         chief):
+    steps = data.steps_per_epoch(len(splits.train_labels), phase.batch_size)
     train = data.train_dataset(
         splits.train_images,
         splits.train_labels,
-        batch_size=config.batch_size,
+        batch_size=phase.batch_size,
         seed=config.seed,
         first_epoch=start_epoch,
-        epochs=config.epochs,
+        epochs=phase.end_epoch,
     )
     val = None
     if len(splits.val_labels):
@@ -166,13 +197,15 @@ def _fit(model, config, splits, model_dir, start_epoch, strategy, verbose, chief
     )
     evaluate = Evaluator(model, model.loss, strategy, config.jit_compile)
     record = recorder.RunRecorder(
-        model_dir, evaluate, val, test, steps * config.batch_size, write=chief
+        model_dir, evaluate, val, test, steps * phase.batch_size, write=chief,
+        phase=phase.index,
     )
     if verbose == "auto":
         verbose = 1 if sys.stdout.isatty() else 2
     if not chief:
         verbose = 0  # One progress report per cluster.
-    schedule = dict(epochs=config.epochs, initial_epoch=start_epoch, steps_per_epoch=steps)
+    schedule = dict(epochs=phase.end_epoch, initial_epoch=start_epoch,
+                    steps_per_epoch=steps)
     with strategy.scope():
         if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
             own_loop.fit(model, train, strategy=strategy, callbacks=[record],
@@ -186,9 +219,9 @@ def _fit(model, config, splits, model_dir, start_epoch, strategy, verbose, chief
 
 def _check_batch_sizes(config: Config, strategy) -> None:
     replicas = strategy.num_replicas_in_sync
-    for name in ("batch_size", "eval_batch_size"):
+    for name in ("batch_size", "eval_batch_size", "untied_batch_size"):
         value = getattr(config, name)
-        if value % replicas:
+        if value is not None and value % replicas:
             raise UsageError(
                 f"{name}={value} does not split evenly over the {replicas} replicas "
                 f"of strategy {config.strategy!r}; use a multiple of {replicas} "
