@@ -1,21 +1,26 @@
-"""Training-step time of the urfbtf rules against plain Keras, side by side.
+"""Training-step time (and memory) of urfbtf's rules and layers, side by side.
 
-    python tools/bench.py [--nets simpnet,deepernet] [--rules bp,frfb,urfb]
-                          [--batch_size 500] [--rounds 7] [--steps 3] [--json]
-                          [--nondeterministic]
+    python tools/bench.py [--sections rules,untied] [--rounds 7] [--steps 3]
+                          [--json] [--nondeterministic]
 
-For each net it builds the net under every rule and its plain Keras twin
-(standard Conv2D/Dense without bias, trained by autodiff) with the same loss
-(hinge) and optimizer (SGD 0.1), all in one process. Each round times `steps`
-training steps of every model on the same batch, in a shuffled order; a rule's
-ratio is its time over the Keras model's time in the same round, and the table
-reports medians over rounds, so that load from other processes on a shared
-machine affects both sides of a ratio alike. TensorFlow runs in the runner's
-default deterministic mode (`urfbtf.train.make_deterministic`) unless
+Two sections, each timed in one process with every variant interleaved: each
+round times `steps` training steps of every variant on the same batch, in a
+shuffled order, and a ratio is taken within each round, then the median over
+rounds. Load from other processes on a shared machine then hits both sides of a
+ratio alike.
+
+* rules: simpnet and deepernet at batch 500 under bp, frfb and urfb against a
+  plain Keras twin (standard Conv2D/Dense without bias, autodiff), same hinge loss
+  and SGD. Keys `ms/<net>/<rule>`, `ms/<net>/keras`, `ratio/<net>/<rule>`.
+* untied: simpnet_s under urfb at batch 50 and 500 with its conv tied, untied in
+  the sparse form (tf.sparse, as the original code) and untied in the dense form.
+  Keys `ms/simpnet_s/<variant>/b<batch>`, `rss_mb/simpnet_s/<variant>/b<batch>`
+  (peak resident memory of a separate process running that variant alone),
+  `ratio/simpnet_s/sparse_over_dense` and `ratio/simpnet_s/dense_over_tied`
+  (batch 500; `.../b50` for batch 50).
+
+TensorFlow runs in the runner's default deterministic mode unless
 `--nondeterministic` is given.
-
-`--json` prints one JSON object instead, with keys `ms/<net>/<rule>`,
-`ms/<net>/keras` and `ratio/<net>/<rule>`.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ import json
 import os
 import random
 import statistics
+import subprocess
+import sys
 import time
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -34,18 +41,25 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from urfbtf import losses, nets, train  # noqa: E402
+from urfbtf import losses, nets, recorder, train  # noqa: E402
 
 # Each model has its own train function; TF's "retracing" warning about them is noise.
 tf.get_logger().setLevel("ERROR")
 
+UNTIED_VARIANTS = ("tied", "sparse", "dense")
 
-def build(net: str, rule: str, batch_size: int):
-    """A compiled model and one training step on a fixed random batch."""
+
+def build(net: str, rule: str, batch_size: int, untie: str = "", impl: str = "dense"):
+    """One training step of a compiled model on a fixed random batch."""
     keras.utils.set_random_seed(0)
     model = nets.build_net(
-        net, input_shape=(32, 32, 3), num_classes=10,
-        rule="bp" if rule == "keras" else rule, plain_keras=rule == "keras",
+        net,
+        input_shape=(32, 32, 3),
+        num_classes=10,
+        rule="bp" if rule == "keras" else rule,
+        plain_keras=rule == "keras",
+        untie=untie,
+        untied_impl=impl,
     )
     model.compile(keras.optimizers.SGD(0.1), losses.get_loss("hinge"))
     rng = np.random.default_rng(0)
@@ -58,61 +72,153 @@ def build(net: str, rule: str, batch_size: int):
     return step
 
 
-def bench(nets_: list[str], rules: list[str], batch_size: int, rounds: int,
-          steps: int) -> dict:
+def untied_variant(variant: str, batch_size: int):
+    untie = "" if variant == "tied" else "conv1"
+    return build("simpnet_s", "urfb", batch_size, untie=untie, impl=variant)
+
+
+def interleaved(variants: dict, rounds: int, steps: int) -> dict[str, list[float]]:
+    """Milliseconds per step of each variant, one value per round."""
+    for step in variants.values():  # Trace and warm up.
+        step()
+        step()
+    times = {name: [] for name in variants}
+    order = list(variants)
+    for _ in range(rounds):
+        random.shuffle(order)
+        for name in order:
+            start = time.perf_counter()
+            for _ in range(steps):
+                variants[name]()
+            times[name].append((time.perf_counter() - start) / steps * 1000)
+    return times
+
+
+def ratio(numerator: list[float], denominator: list[float]) -> float:
+    return statistics.median(n / d for n, d in zip(numerator, denominator, strict=True))
+
+
+def bench_rules(rounds: int, steps: int) -> dict:
     results = {}
-    for net in nets_:
-        variants = {v: build(net, v, batch_size) for v in ["keras", *rules]}
-        for step in variants.values():  # Trace and warm up.
-            step()
-            step()
-        times = {v: [] for v in variants}
-        order = list(variants)
-        for _ in range(rounds):
-            random.shuffle(order)
-            for variant in order:
-                start = time.perf_counter()
-                for _ in range(steps):
-                    variants[variant]()
-                times[variant].append((time.perf_counter() - start) / steps * 1000)
-        for variant, values in times.items():
-            results[f"ms/{net}/{variant}"] = statistics.median(values)
-        for rule in rules:
-            ratios = [t / k for t, k in zip(times[rule], times["keras"], strict=True)]
-            results[f"ratio/{net}/{rule}"] = statistics.median(ratios)
+    for net in ("simpnet", "deepernet"):
+        variants = {
+            rule: build(net, rule, 500) for rule in ("keras", "bp", "frfb", "urfb")
+        }
+        times = interleaved(variants, rounds, steps)
+        for name, values in times.items():
+            results[f"ms/{net}/{name}"] = statistics.median(values)
+        for rule in ("bp", "frfb", "urfb"):
+            results[f"ratio/{net}/{rule}"] = ratio(times[rule], times["keras"])
     return results
 
 
-def table(results: dict, nets_: list[str], rules: list[str], batch_size: int) -> str:
-    lines = [f"batch {batch_size}; median over rounds; ratio = step time / Keras's",
-             "| net | model | ms/step | ratio to Keras |", "|---|---|---|---|"]
-    for net in nets_:
+def peak_rss_mb(variant: str, batch_size: int, steps: int) -> float:
+    """Peak resident memory of a fresh process running `steps` steps of a variant."""
+    command = [
+        sys.executable,
+        __file__,
+        "--memory_probe",
+        f"{variant}:{batch_size}",
+        "--steps",
+        str(steps),
+    ]
+    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return float(output.strip().splitlines()[-1])
+
+
+def bench_untied(rounds: int, steps: int) -> dict:
+    results = {}
+    for batch_size in (50, 500):
+        variants = {v: untied_variant(v, batch_size) for v in UNTIED_VARIANTS}
+        times = interleaved(variants, rounds, steps)
+        for name, values in times.items():
+            results[f"ms/simpnet_s/{name}/b{batch_size}"] = statistics.median(values)
+            results[f"rss_mb/simpnet_s/{name}/b{batch_size}"] = peak_rss_mb(
+                name, batch_size, steps
+            )
+        suffix = "" if batch_size == 500 else f"/b{batch_size}"
+        results[f"ratio/simpnet_s/sparse_over_dense{suffix}"] = ratio(
+            times["sparse"], times["dense"]
+        )
+        results[f"ratio/simpnet_s/dense_over_tied{suffix}"] = ratio(
+            times["dense"], times["tied"]
+        )
+    return results
+
+
+def rules_table(results: dict) -> str:
+    lines = [
+        "rules: batch 500; median over rounds; ratio = step time / Keras's",
+        "| net | model | ms/step | ratio to Keras |",
+        "|---|---|---|---|",
+    ]
+    for net in ("simpnet", "deepernet"):
         lines.append(f"| {net} | plain Keras | {results[f'ms/{net}/keras']:.0f} | 1 |")
-        for rule in rules:
-            lines.append(f"| {net} | {rule} | {results[f'ms/{net}/{rule}']:.0f} | "
-                         f"{results[f'ratio/{net}/{rule}']:.3f} |")
+        for rule in ("bp", "frfb", "urfb"):
+            lines.append(
+                f"| {net} | {rule} | {results[f'ms/{net}/{rule}']:.0f} | "
+                f"{results[f'ratio/{net}/{rule}']:.3f} |"
+            )
     return "\n".join(lines)
+
+
+def untied_table(results: dict) -> str:
+    lines = [
+        "untied: simpnet_s under urfb; peak RSS of a process running one variant",
+        "| batch | conv1 | ms/step | peak RSS (MB) |",
+        "|---|---|---|---|",
+    ]
+    for batch_size in (50, 500):
+        for name in UNTIED_VARIANTS:
+            key = f"simpnet_s/{name}/b{batch_size}"
+            lines.append(
+                f"| {batch_size} | {name} | {results['ms/' + key]:.0f} | "
+                f"{results['rss_mb/' + key]:.0f} |"
+            )
+    for suffix, label in (("", "500"), ("/b50", "50")):
+        lines.append(
+            f"batch {label}: sparse/dense "
+            f"{results['ratio/simpnet_s/sparse_over_dense' + suffix]:.2f}, "
+            f"dense/tied {results['ratio/simpnet_s/dense_over_tied' + suffix]:.2f}"
+        )
+    return "\n".join(lines)
+
+
+def memory_probe(spec: str, steps: int) -> None:
+    variant, batch_size = spec.split(":")
+    step = untied_variant(variant, int(batch_size))
+    for _ in range(steps + 1):
+        step()
+    print(recorder.peak_rss_mb())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--nets", default="simpnet,deepernet")
-    parser.add_argument("--rules", default="bp,frfb,urfb")
-    parser.add_argument("--batch_size", type=int, default=500)
+    parser.add_argument("--sections", default="rules,untied")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--nondeterministic", action="store_true",
-                        help="leave TensorFlow's nondeterministic defaults")
+    parser.add_argument(
+        "--nondeterministic",
+        action="store_true",
+        help="leave TensorFlow's nondeterministic defaults",
+    )
+    parser.add_argument("--memory_probe", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if not args.nondeterministic:
         train.make_deterministic()
-    nets_, rules = args.nets.split(","), args.rules.split(",")
-    results = bench(nets_, rules, args.batch_size, args.rounds, args.steps)
-    if args.json:
-        print(json.dumps(results, sort_keys=True))
-    else:
-        print(table(results, nets_, rules, args.batch_size))
+    if args.memory_probe:
+        memory_probe(args.memory_probe, args.steps)
+        return
+    sections = args.sections.split(",")
+    results, tables = {}, []
+    if "rules" in sections:
+        results.update(bench_rules(args.rounds, args.steps))
+        tables.append(rules_table(results))
+    if "untied" in sections:
+        results.update(bench_untied(args.rounds, args.steps))
+        tables.append(untied_table(results))
+    print(json.dumps(results, sort_keys=True) if args.json else "\n\n".join(tables))
 
 
 if __name__ == "__main__":

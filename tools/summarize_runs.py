@@ -5,8 +5,9 @@
 One row per run directory (as written by `python -m urfbtf.main`): the protocol
 from config.json, then from the last line of metrics.jsonl the epoch count, the
 train, validation and test errors (in %), the W-R correlation of each layer with
-feedback weights, and the median seconds per epoch. Reads only those two files,
-so it needs neither TensorFlow nor urfbtf.
+feedback weights (or, with --brief, the mean `untied_similarity` of the untied
+layers), the median seconds per epoch and the peak memory of the process. Reads
+only those two files, so it needs neither TensorFlow nor urfbtf.
 """
 
 import argparse
@@ -45,25 +46,62 @@ def percent(value) -> str:
     return "–" if value is None else f"{100 * value:.1f}"
 
 
-def table(run_dirs: list[Path]) -> str:
+def untied(config: dict) -> str:
+    """Which convolutions are untied, and from which epoch."""
+    layers = config.get("untie") or ""
+    if not layers:
+        return "–"
+    after = config.get("untie_after") or 0
+    return layers.replace(",", " ") + (f" after epoch {after}" if after else "")
+
+
+def table(run_dirs: list[Path], brief: bool = False) -> str:
     runs = [read_run(d) for d in run_dirs]
     layers = []
     for _, records in runs:
         for key in records[-1]:
             if key.startswith("wr_corr/") and key[8:] not in layers:
                 layers.append(key[8:])
-    header = ["net", "protocol", "epochs", "train err %", "val err %", "test err %"]
-    header += [f"W-R corr {layer}" for layer in layers] + ["s/epoch"]
+    if brief:
+        layers = []
+    header = [
+        "net",
+        "protocol",
+        "untied",
+        "epochs",
+        "train err %",
+        "val err %",
+        "test err %",
+    ]
+    header += [f"W-R corr {layer}" for layer in layers]
+    if brief:
+        header.append("untied similarity")
+    header += ["s/epoch", "peak GB"]
     rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for config, records in runs:
         last = records[-1]
-        cells = [config["net"], protocol(config), str(last["epoch"]),
-                 percent(last["train_error"]), percent(last.get("val_error")),
-                 percent(last["test_error"])]
+        cells = [
+            config["net"],
+            protocol(config),
+            untied(config),
+            str(last["epoch"]),
+            percent(last["train_error"]),
+            percent(last.get("val_error")),
+            percent(last["test_error"]),
+        ]
         for layer in layers:
             corr = last.get(f"wr_corr/{layer}")
             cells.append("–" if corr is None else f"{corr:.2f}")
+        if brief:
+            similarities = [
+                v for k, v in last.items() if k.startswith("untied_similarity/")
+            ]
+            cells.append(
+                f"{statistics.mean(similarities):.4f}" if similarities else "–"
+            )
         cells.append(f"{statistics.median(r['epoch_seconds'] for r in records):.0f}")
+        peak = max((r.get("peak_rss_mb") or 0) for r in records)
+        cells.append(f"{peak / 1024:.1f}" if peak else "–")
         rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
@@ -71,9 +109,14 @@ def table(run_dirs: list[Path]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dirs", nargs="+", type=Path)
+    parser.add_argument(
+        "--brief",
+        action="store_true",
+        help="no W-R column per layer; the mean untied similarity",
+    )
     args = parser.parse_args()
     try:
-        print(table(args.run_dirs))
+        print(table(args.run_dirs, args.brief))
     except (OSError, ValueError, KeyError) as error:
         print(f"summarize_runs: {error}", file=sys.stderr)
         return 2

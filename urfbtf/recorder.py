@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import resource
+import sys
 import time
 from pathlib import Path
 
@@ -38,8 +40,16 @@ class RunRecorder(keras.callbacks.Callback):
         phase: the protocol phase (`urfbtf.protocol`), 0 for one-phase runs.
     """
 
-    def __init__(self, model_dir, evaluate, val_data, test_data,
-                 examples_per_epoch: int, write: bool = True, phase: int = 0):
+    def __init__(
+        self,
+        model_dir,
+        evaluate,
+        val_data,
+        test_data,
+        examples_per_epoch: int,
+        write: bool = True,
+        phase: int = 0,
+    ):
         super().__init__()
         self.model_dir = Path(model_dir)
         self.evaluate = evaluate
@@ -78,6 +88,7 @@ class RunRecorder(keras.callbacks.Callback):
             "epoch_seconds": time.perf_counter() - self._epoch_start,
             "train_seconds": train_seconds,
             "examples_per_second": self.examples_per_epoch / max(train_seconds, 1e-9),
+            "peak_rss_mb": peak_rss_mb(),
             **alignment.feedback_alignment(self.model),
             **alignment.untied_similarity(self.model),
         }
@@ -96,12 +107,29 @@ class RunRecorder(keras.callbacks.Callback):
                 if key not in ("epoch", "phase") and value is not None:
                     tf.summary.scalar(key, value)
         self._writer.flush()
-        checkpoint.save(self.model, self.model_dir / "checkpoints", epoch + 1,
-                        phase=self.phase)
+        checkpoint.save(
+            self.model, self.model_dir / "checkpoints", epoch + 1, phase=self.phase
+        )
 
     def on_train_end(self, logs=None):
         if self._writer is not None:
             self._writer.close()
+
+
+def peak_rss_mb() -> float:
+    """The most memory this process has held so far (resident set, MiB)."""
+    # Linux keeps getrusage's maxrss across fork and exec, so a process started
+    # by a large one would report its parent's peak; VmHWM belongs to this
+    # process image alone.
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (2**20 if sys.platform == "darwin" else 2**10)
 
 
 def _jsonable(value):

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The untied runs of README.md: simpnet_s and deepnet_s_all (every conv untied)
+# under URFB with the dense untied form, EPOCHS epochs at batch 500 (default 3),
+# on CIFAR-10 from local TFRecords.
+#   tools/untied_table.sh [DATA_DIR] [EPOCHS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+data_dir="${1:-../shared/data/cifar10}"
+epochs="${2:-3}"
+out=runs/untied_table
+common=(--rule=urfb --untied_impl=dense --batch_size=500 --epochs="$epochs" --data_dir="$data_dir")
+./run.sh --net=simpnet_s "${common[@]}" --model_dir="$out/simpnet_s"
+./run.sh --flagfile=flags/deepnet_s_all.cfg "${common[@]}" --model_dir="$out/deepnet_s_all"
+.venv/bin/python tools/plot_filters.py "$out/simpnet_s" --out tools/figures/simpnet_s_filters.png
+# For comparison: the same nets with tied convolutions.
+./run.sh --net=simpnet_s --untie= "${common[@]}" --model_dir="$out/simpnet_s_tied"
+./run.sh --net=deepnet_s "${common[@]}" --model_dir="$out/deepnet_s_tied"
+.venv/bin/python tools/summarize_runs.py --brief "$out"/{simpnet_s,simpnet_s_tied,deepnet_s_all,deepnet_s_tied}
