@@ -17,7 +17,9 @@ from urfbtf import train  # noqa: E402
 # deterministic ops (as the command line sets them) make runs reproducible bit
 # for bit, which the resume tests rely on.
 _CPU = tf.config.list_physical_devices("CPU")[0]
-tf.config.set_logical_device_configuration(_CPU, [tf.config.LogicalDeviceConfiguration()] * 2)
+tf.config.set_logical_device_configuration(
+    _CPU, [tf.config.LogicalDeviceConfiguration()] * 2
+)
 train.make_deterministic()
 
 

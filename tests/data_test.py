@@ -433,7 +433,9 @@ def test_eval_stream_keeps_order_and_pads_the_last_batch_with_zero_weights():
     assert len(batches) == 3
     weights = np.concatenate([w.numpy() for _, _, w in batches])
     np.testing.assert_array_equal(weights, [1] * 10 + [0] * 2)
-    index = np.rint(np.concatenate([x.numpy()[:, 0, 0, 0] for x, _, _ in batches]) * 255)
+    index = np.rint(
+        np.concatenate([x.numpy()[:, 0, 0, 0] for x, _, _ in batches]) * 255
+    )
     np.testing.assert_array_equal(index[:10], np.arange(10))
     labels_seen = np.concatenate([y.numpy() for _, y, _ in batches])
     np.testing.assert_array_equal(labels_seen[:10], np.arange(10) % 7)

@@ -9,6 +9,7 @@ the float64 error floor and its correlations have stopped moving.
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import subprocess
 import sys
 from pathlib import Path
@@ -47,7 +48,7 @@ def results() -> dict[int, dict[float | None, dict]]:
 def test_error_at_200_decreases_with_epsilon(results):
     # The acceptance criterion: larger eps converges faster (seed 0).
     errors = [results[0][eps]["log_error"][200] for eps in lt.EPSILONS]
-    assert all(a > b for a, b in zip(errors, errors[1:])), errors
+    assert all(a > b for a, b in itertools.pairwise(errors)), errors
     # Not a tie at the float64 floor: the runs are still clearly apart.
     assert errors[0] > -20 and errors[0] - errors[-1] > 2, errors
 
@@ -78,7 +79,7 @@ def test_alignment_follows_the_paper(results, seed):
     # A larger eps gives a higher correlation at every layer.
     for layer in range(3):
         values = [corr[eps][layer] for eps in lt.EPSILONS]
-        assert all(a < b for a, b in zip(values, values[1:])), (layer + 1, values)
+        assert all(a < b for a, b in itertools.pairwise(values)), (layer + 1, values)
     # URFB's lower layers are clearly better aligned than FRFB's, but not fully.
     assert corr[1.0][0] > corr[0.0][0] + 0.4 and corr[1.0][1] > corr[0.0][1] + 0.1
     assert corr[1.0][0] < 0.9 and corr[1.0][1] < 0.9
@@ -87,12 +88,15 @@ def test_alignment_follows_the_paper(results, seed):
 def test_urfb_with_symmetric_start_is_bp():
     # With R(0) = W(0)^t and eps = 1, R stays W^t, so eq. 7 is exactly BP.
     rng = np.random.default_rng(7)
-    w0 = [rng.normal(0.0, 0.1, (m, n)) for n, m in zip(lt.SIZES[:-1], lt.SIZES[1:])]
+    w0 = [
+        rng.normal(0.0, 0.1, (m, n))
+        for n, m in zip(lt.SIZES[:-1], lt.SIZES[1:], strict=True)
+    ]
     r0 = [w.T.copy() for w in w0]
     bp = lt.simulate(0, None, 100, w0=w0)
     urfb = lt.simulate(0, 1.0, 100, w0=w0, r0=r0)
     np.testing.assert_allclose(urfb["log_error"], bp["log_error"], rtol=1e-12)
-    for w_urfb, w_bp in zip(urfb["weights"], bp["weights"]):
+    for w_urfb, w_bp in zip(urfb["weights"], bp["weights"], strict=True):
         np.testing.assert_allclose(w_urfb, w_bp, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(urfb["corr"], 1.0)
     # The caller's initial matrices are not modified in place.
@@ -103,9 +107,12 @@ def test_urfb_with_symmetric_start_is_bp():
 def test_feedback_is_initial_plus_epsilon_w_transpose():
     # Eq. 9: starting from W(0) = 0, R_l(t) = R_l(0) + eps W_l(t)^t.
     rng = np.random.default_rng(3)
-    r0 = [rng.normal(0.0, 0.2, (n, m)) for n, m in zip(lt.SIZES[:-1], lt.SIZES[1:])]
+    r0 = [
+        rng.normal(0.0, 0.2, (n, m))
+        for n, m in zip(lt.SIZES[:-1], lt.SIZES[1:], strict=True)
+    ]
     run = lt.simulate(1, 0.5, 50, r0=r0)
-    for r_start, r, w in zip(r0, run["feedback"], run["weights"]):
+    for r_start, r, w in zip(r0, run["feedback"], run["weights"], strict=True):
         assert np.abs(w).max() > 0.01  # the weights did move
         np.testing.assert_allclose(r, r_start + 0.5 * w.T, atol=1e-12)
 

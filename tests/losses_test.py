@@ -39,7 +39,9 @@ def test_hinge_loss_and_gradient_match_equations_4_and_5(off_class_fac):
         value = loss_fn(tf.constant(labels), x)
     expected_loss, expected_grad = _hinge_by_hand(labels, outputs, off_class_fac)
     np.testing.assert_allclose(value, expected_loss, rtol=1e-5)
-    np.testing.assert_allclose(tape.gradient(value, x), expected_grad, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(
+        tape.gradient(value, x), expected_grad, rtol=1e-5, atol=1e-7
+    )
 
 
 def test_hinge_loss_is_zero_beyond_the_margins():
@@ -62,8 +64,12 @@ def test_unknown_loss_names_the_choices():
 
 def test_hinge_loss_serializes():
     loss = losses.MulticlassHinge(off_class_fac=3.0)
-    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(loss))
-    assert isinstance(restored, losses.MulticlassHinge) and restored.off_class_fac == 3.0
+    restored = keras.saving.deserialize_keras_object(
+        keras.saving.serialize_keras_object(loss)
+    )
+    assert (
+        isinstance(restored, losses.MulticlassHinge) and restored.off_class_fac == 3.0
+    )
 
 
 def test_error_rate_is_one_minus_argmax_accuracy():

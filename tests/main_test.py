@@ -39,8 +39,9 @@ def test_net_flagfile_supplies_the_papers_settings(parse):
     assert parse("--net=deepernet", "--nonet_settings", "--epochs=7").epochs == 7
 
 
-@pytest.mark.parametrize("flagfile", sorted((REPO / "flags").glob("*.cfg")),
-                         ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "flagfile", sorted((REPO / "flags").glob("*.cfg")), ids=lambda p: p.name
+)
 def test_every_flagfile_parses_with_the_real_flags(parse, flagfile):
     parse(f"--flagfile={flagfile}")
     assert FLAGS.epochs > 0 and FLAGS.net in main.nets.NETS
@@ -50,14 +51,23 @@ def _run(*args, cwd=REPO):
     # Subprocesses escape conftest's socket block: never let them reach tfds.
     if not any(a.startswith(("--dataset", "--data_dir")) for a in args):
         args = ("--dataset=cifar10_sample", *args)
-    return subprocess.run([sys.executable, "-m", "urfbtf.main", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "urfbtf.main", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.mark.parametrize(
     "args,status,expected",
     [
-        (["--net=resnet"], 2, r"'resnet'.*simpnet, deepnet, deepernet, simpnet_s, deepnet_s"),
+        (
+            ["--net=resnet"],
+            2,
+            r"'resnet'.*simpnet, deepnet, deepernet, simpnet_s, deepnet_s",
+        ),
         (["--rule=dtp"], 2, r"'dtp'.*bp .*frfb .*urfb"),
         (["--loss=mse"], 2, r"'mse'.*hinge.*softmax"),
         (["--dataset=cifar1O"], 2, r"'cifar1O'.*Did you mean cifar10"),
@@ -74,17 +84,22 @@ def _run(*args, cwd=REPO):
         (["--jit_compile"], 2, r"jit_compile=True with deterministic=True"),
         (["--untie=conv9"], 2, r"conv9: the convolutions of this net are conv1"),
         (["--untied_impl=csr"], 2, r"'csr'.*'dense'.*'sparse'"),
-        (["--untie=conv1", "--untie_after=2", "--freeze=dense7"], 2,
-         r"dense7 is not a layer of net 'simpnet'"),
+        (
+            ["--untie=conv1", "--untie_after=2", "--freeze=dense7"],
+            2,
+            r"dense7 is not a layer of net 'simpnet'",
+        ),
         (["--freeze=conv1"], 2, r"set --untie_after"),
         (["--strategy=mirrored", "--jit_compile"], 2, r"jit_compile=True.*'mirrored'"),
     ],
 )
-def test_bad_input_ends_with_a_clear_message_and_status(args, status, expected, tmp_path):
+def test_bad_input_ends_with_a_clear_message_and_status(
+    args, status, expected, tmp_path
+):
     result = _run("--epochs=1", *args, f"--model_dir={tmp_path / 'run'}")
     assert result.returncode == status, result.stderr
     assert "Traceback" not in result.stderr
-    error = result.stderr[result.stderr.index("urfbtf: error:"):]
+    error = result.stderr[result.stderr.index("urfbtf: error:") :]
     assert len(error.strip().splitlines()) == 1  # One paragraph.
     assert re.search(expected, error), error
 
@@ -94,10 +109,14 @@ def test_bad_input_ends_with_a_clear_message_and_status(args, status, expected, 
     [
         (None, r"needs the TF_CONFIG"),
         ("{not json", r"TF_CONFIG='\{not json' does not parse"),
-        ('{"cluster": {"worker": []}, "task": {"type": "worker", "index": 0}}',
-         r"does not describe a worker"),
-        ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 3}}',
-         r"does not describe a worker"),
+        (
+            '{"cluster": {"worker": []}, "task": {"type": "worker", "index": 0}}',
+            r"does not describe a worker",
+        ),
+        (
+            '{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 3}}',
+            r"does not describe a worker",
+        ),
     ],
 )
 def test_bad_tf_config_for_multi_worker_is_a_usage_error(tf_config, expected, tmp_path):
@@ -105,18 +124,34 @@ def test_bad_tf_config_for_multi_worker_is_a_usage_error(tf_config, expected, tm
     if tf_config is not None:
         env["TF_CONFIG"] = tf_config
     result = subprocess.run(
-        [sys.executable, "-m", "urfbtf.main", "--strategy=multi_worker", "--epochs=1",
-         "--dataset=cifar10_sample", f"--model_dir={tmp_path}"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "urfbtf.main",
+            "--strategy=multi_worker",
+            "--epochs=1",
+            "--dataset=cifar10_sample",
+            f"--model_dir={tmp_path}",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     assert re.search(expected, result.stderr), result.stderr
 
 
 def test_corrupt_data_dir_is_a_data_error(tmp_path):
-    (tmp_path / "cifar10-train.tfrecord-00000-of-00001").write_bytes(b"\x00garbage" * 50)
+    (tmp_path / "cifar10-train.tfrecord-00000-of-00001").write_bytes(
+        b"\x00garbage" * 50
+    )
     (tmp_path / "cifar10-test.tfrecord-00000-of-00001").write_bytes(b"\x00garbage" * 50)
-    result = _run(f"--data_dir={tmp_path}", "--epochs=1", f"--model_dir={tmp_path / 'r'}")
+    result = _run(
+        f"--data_dir={tmp_path}", "--epochs=1", f"--model_dir={tmp_path / 'r'}"
+    )
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert "cifar10-train.tfrecord-00000-of-00001" in result.stderr

@@ -15,9 +15,17 @@ import numpy as np
 from urfbtf import checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
-COMMON = ["--net=simpnet", "--rule=urfb", "--connectivity=0.5",
-          "--dataset=cifar10_sample", "--train_examples=400", "--val_examples=100",
-          "--batch_size=50", "--eval_batch_size=100", "--epochs=3"]
+COMMON = [
+    "--net=simpnet",
+    "--rule=urfb",
+    "--connectivity=0.5",
+    "--dataset=cifar10_sample",
+    "--train_examples=400",
+    "--val_examples=100",
+    "--batch_size=50",
+    "--eval_batch_size=100",
+    "--epochs=3",
+]
 ENV = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
@@ -35,14 +43,28 @@ def _start_workers(model_dir):
     workers = [f"localhost:{port}" for port in _free_ports(2)]
     processes = []
     for index in range(2):
-        tf_config = {"cluster": {"worker": workers},
-                     "task": {"type": "worker", "index": index}}
-        processes.append(subprocess.Popen(
-            [sys.executable, "-m", "urfbtf.main", *COMMON, "--strategy=multi_worker",
-             f"--model_dir={model_dir}"],
-            cwd=REPO, env={**ENV, "TF_CONFIG": json.dumps(tf_config)},
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            start_new_session=True))
+        tf_config = {
+            "cluster": {"worker": workers},
+            "task": {"type": "worker", "index": index},
+        }
+        processes.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "urfbtf.main",
+                    *COMMON,
+                    "--strategy=multi_worker",
+                    f"--model_dir={model_dir}",
+                ],
+                cwd=REPO,
+                env={**ENV, "TF_CONFIG": json.dumps(tf_config)},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                start_new_session=True,
+            )
+        )
     return processes
 
 
@@ -51,8 +73,6 @@ def _finish(processes):
     for process, output in zip(processes, outputs, strict=True):
         assert process.returncode == 0, output[-3000:]
     return outputs
-
-
 
 
 def test_two_workers_killed_and_restarted_end_like_one_process(tmp_path):
@@ -77,9 +97,14 @@ def test_two_workers_killed_and_restarted_end_like_one_process(tmp_path):
     assert [r["epoch"] for r in records] == [1, 2, 3]
 
     single_dir = tmp_path / "single"
-    subprocess.run([sys.executable, "-m", "urfbtf.main", *COMMON,
-                    f"--model_dir={single_dir}"], cwd=REPO, env=ENV, check=True,
-                   capture_output=True, timeout=600)
+    subprocess.run(
+        [sys.executable, "-m", "urfbtf.main", *COMMON, f"--model_dir={single_dir}"],
+        cwd=REPO,
+        env=ENV,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
     cluster = checkpoint.variables_at(cluster_dir, 3)
     single = checkpoint.variables_at(single_dir, 3)
     assert list(cluster) == list(single)

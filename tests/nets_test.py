@@ -31,13 +31,16 @@ def _corner_max_pool(x, size, stride):
     out = np.empty((batch, out_h, out_w, channels), x.dtype)
     for i in range(out_h):
         for j in range(out_w):
-            window = padded[:, i * stride:i * stride + size, j * stride:j * stride + size]
+            window = padded[
+                :, i * stride : i * stride + size, j * stride : j * stride + size
+            ]
             out[:, i, j] = window.max(axis=(1, 2))
     return out
 
 
-@pytest.mark.parametrize("size,stride,height", [(3, 2, 32), (3, 2, 11), (3, 2, 7),
-                                                (2, 1, 5)])
+@pytest.mark.parametrize(
+    "size,stride,height", [(3, 2, 32), (3, 2, 11), (3, 2, 7), (2, 1, 5)]
+)
 def test_overlapping_pool_matches_the_original_geometry(size, stride, height):
     # Mostly negative values, so that the zero padding wins at the border.
     x = np.random.default_rng(0).normal(-1.0, 1.0, (2, height, height, 3)).astype("f4")
@@ -61,10 +64,12 @@ def test_backprop_nets_have_exactly_the_gradients_of_the_plain_keras_twin(net):
     rng = np.random.default_rng(0)
     x = rng.uniform(size=(4, 32, 32, 3)).astype("float32")
     y = rng.integers(0, 10, 4)
-    ours = nets.build_net(net, input_shape=(32, 32, 3), num_classes=10, rule="bp",
-                          dropout_seed=11)
-    twin = nets.build_net(net, input_shape=(32, 32, 3), num_classes=10, dropout_seed=11,
-                          plain_keras=True)
+    ours = nets.build_net(
+        net, input_shape=(32, 32, 3), num_classes=10, rule="bp", dropout_seed=11
+    )
+    twin = nets.build_net(
+        net, input_shape=(32, 32, 3), num_classes=10, dropout_seed=11, plain_keras=True
+    )
     twin.set_weights(ours.get_weights())
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
@@ -83,17 +88,22 @@ def test_backprop_nets_have_exactly_the_gradients_of_the_plain_keras_twin(net):
 
 
 def test_connectivity_prunes_every_layer_but_the_output():
-    model = nets.build_net("deepnet_s", input_shape=(32, 32, 3), num_classes=10,
-                           rule="frfb", connectivity=0.5)
+    model = nets.build_net(
+        "deepnet_s",
+        input_shape=(32, 32, 3),
+        num_classes=10,
+        rule="frfb",
+        connectivity=0.5,
+    )
     feedback_layers = nets.feedback_layers(model)
-    assert [l.name for l in feedback_layers][-1] == "output"
+    assert [layer.name for layer in feedback_layers][-1] == "output"
     for layer in feedback_layers[:-1]:
         assert 0.4 < layer.kernel_mask.numpy().mean() < 0.6
         assert 0.4 < layer.feedback_mask.numpy().mean() < 0.6
     output = feedback_layers[-1]
     assert output.kernel_mask is None and output.feedback_mask is None
     assert output.feedback is not None  # The output layer has its own R.
-    assert all(isinstance(l, FeedbackLayer) for l in feedback_layers)
+    assert all(isinstance(layer, FeedbackLayer) for layer in feedback_layers)
 
 
 def test_unknown_net_names_the_valid_ones():

@@ -25,19 +25,28 @@ def test_notebook_is_valid_nbformat_4():
 
 def test_notebook_cells_run_top_to_bottom_on_cpu(tmp_path):
     notebook = json.loads(NOTEBOOK.read_text())
-    script = "\n\n".join("".join(cell["source"]) for cell in notebook["cells"]
-                         if cell["cell_type"] == "code")
+    script = "\n\n".join(
+        "".join(cell["source"])
+        for cell in notebook["cells"]
+        if cell["cell_type"] == "code"
+    )
     env = {
         **os.environ,
         "TF_CPP_MIN_LOG_LEVEL": "3",
         "URFBTF_EPOCHS": "1",
         # Offline and small: the shipped sample, a smaller batch.
         "URFBTF_DATA_FLAGS": "--dataset=cifar10_sample --batch_size=100 "
-                             "--eval_batch_size=100",
+        "--eval_batch_size=100",
         "URFBTF_RUN_DIR": str(tmp_path / "run"),
     }
-    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env,
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     assert "strategy: default (no TPU found)" in result.stdout
     assert "urfbtf: deepernet urfb hinge" in result.stdout + result.stderr

@@ -116,12 +116,18 @@ def test_read_run_skips_garbled_line(tmp_path: Path, capsys) -> None:
 
 
 def test_labels() -> None:
-    assert plot_run.run_label(
-        {"net": "simpnet", "rule": "urfb", "loss": "hinge", "connectivity": 0.5}
-    ) == "simpnet urfb hinge c=0.5"
-    assert plot_run.run_label(
-        {"net": "simpnet", "rule": "bp", "loss": "ce", "connectivity": 1}
-    ) == "simpnet bp ce"
+    assert (
+        plot_run.run_label(
+            {"net": "simpnet", "rule": "urfb", "loss": "hinge", "connectivity": 0.5}
+        )
+        == "simpnet urfb hinge c=0.5"
+    )
+    assert (
+        plot_run.run_label(
+            {"net": "simpnet", "rule": "bp", "loss": "ce", "connectivity": 1}
+        )
+        == "simpnet bp ce"
+    )
 
 
 def test_duplicate_labels_get_dir_name(tmp_path: Path) -> None:
@@ -152,7 +158,7 @@ def test_plotted_data_matches_records(tmp_path: Path) -> None:
     assert errors_ax.get_ylim() == (0.0, 0.5)
     lines = errors_ax.get_lines()
     assert len(lines) == 4  # train + val per run
-    for run, (train, val) in zip([urfb, bp], [lines[0:2], lines[2:4]]):
+    for run, (train, val) in zip([urfb, bp], [lines[0:2], lines[2:4]], strict=True):
         records = run["records"]
         assert train.get_linestyle() == "-" and val.get_linestyle() == ":"
         assert train.get_color() == val.get_color()
@@ -177,7 +183,7 @@ def test_plotted_data_matches_records(tmp_path: Path) -> None:
         "simpnet urfb hinge c=0.5: conv1",
         "simpnet urfb hinge c=0.5: dense1",
     ]
-    for line, layer in zip(corr_lines, ["conv1", "dense1"]):
+    for line, layer in zip(corr_lines, ["conv1", "dense1"], strict=True):
         np.testing.assert_allclose(
             line.get_ydata(), [r[f"wr_corr/{layer}"] for r in urfb["records"]]
         )

@@ -66,10 +66,18 @@ def test_dense_urfb_gives_r_exactly_the_gradient_of_w():
 
 @pytest.mark.parametrize(
     "kernel,stride,padding,size",
-    [(3, 1, "SAME", 6), (2, 1, "SAME", 5), (5, 1, "SAME", 7), (3, 2, "SAME", 7),
-     (2, 2, "VALID", 6), (3, 1, "VALID", 5)],
+    [
+        (3, 1, "SAME", 6),
+        (2, 1, "SAME", 5),
+        (5, 1, "SAME", 7),
+        (3, 2, "SAME", 7),
+        (2, 2, "VALID", 6),
+        (3, 1, "VALID", 5),
+    ],
 )
-def test_conv_feedback_is_the_transposed_convolution_with_r(kernel, stride, padding, size):
+def test_conv_feedback_is_the_transposed_convolution_with_r(
+    kernel, stride, padding, size
+):
     rng = np.random.default_rng(2)
     x = rng.normal(size=(2, size, size, 3))
     w = rng.normal(size=(kernel, kernel, 3, 4))

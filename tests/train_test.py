@@ -20,14 +20,19 @@ from urfbtf.errors import UsageError
 REPO = Path(__file__).resolve().parents[1]
 # Small enough for seconds per epoch, large enough that the loss falls in two.
 QUICK = dict(dataset="cifar10_sample", batch_size=20, lr=0.1, eval_batch_size=500)
-EPOCH_KEYS = {"epoch", "train_loss", "train_error", "val_error", "test_error",
-              "epoch_seconds", "examples_per_second"}
+EPOCH_KEYS = {
+    "epoch",
+    "train_loss",
+    "train_error",
+    "val_error",
+    "test_error",
+    "epoch_seconds",
+    "examples_per_second",
+}
 
 
 def _records(model_dir):
     return [json.loads(line) for line in (Path(model_dir) / "metrics.jsonl").open()]
-
-
 
 
 def _without_timings(records):
@@ -36,13 +41,16 @@ def _without_timings(records):
 
 def test_two_epochs_leave_every_artefact_and_the_loss_falls(tmp_path):
     lines = []
-    summary = train.run(Config(epochs=2, **QUICK), tmp_path, verbose=0, log=lines.append)
+    summary = train.run(
+        Config(epochs=2, **QUICK), tmp_path, verbose=0, log=lines.append
+    )
     records = _records(tmp_path)
     assert [r["epoch"] for r in records] == [1, 2]
     layers = ("conv1", "dense1", "output")
     for record in records:
-        assert EPOCH_KEYS | {f"wr_{k}/{l}" for k in ("corr", "angle") for l in layers} \
-            <= set(record)
+        assert EPOCH_KEYS | {
+            f"wr_{k}/{layer}" for k in ("corr", "angle") for layer in layers
+        } <= set(record)
         for key in ("train_error", "val_error", "test_error"):
             assert 0.0 <= record[key] <= 1.0
         assert -1.0 <= record["wr_corr/dense1"] <= 1.0
@@ -59,16 +67,29 @@ def test_two_epochs_leave_every_artefact_and_the_loss_falls(tmp_path):
     assert lines[-1].endswith(f"model_dir {tmp_path}") and "test_error 0." in lines[-1]
 
     out = tmp_path / "curves.png"
-    subprocess.run([sys.executable, str(REPO / "tools" / "plot_run.py"), str(tmp_path),
-                    "--out", str(out)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "tools" / "plot_run.py"),
+            str(tmp_path),
+            "--out",
+            str(out),
+        ],
+        check=True,
+        capture_output=True,
+    )
     assert out.read_bytes().startswith(b"\x89PNG")
 
 
 def test_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path):
     config = Config(epochs=3, connectivity=0.5, **QUICK)
     train.run(config, tmp_path / "whole", verbose=0, log=lambda _: None)
-    train.run(Config(**{**config.to_dict(), "epochs": 1}), tmp_path / "parts", verbose=0,
-              log=lambda _: None)
+    train.run(
+        Config(**{**config.to_dict(), "epochs": 1}),
+        tmp_path / "parts",
+        verbose=0,
+        log=lambda _: None,
+    )
     train.run(config, tmp_path / "parts", verbose=0, log=lambda _: None)
     whole = checkpoint.variables_at(tmp_path / "whole", 3)
     parts = checkpoint.variables_at(tmp_path / "parts", 3)
@@ -76,19 +97,31 @@ def test_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path):
     for path, value in whole.items():
         np.testing.assert_array_equal(value, parts[path], err_msg=path)
     assert _without_timings(_records(tmp_path / "whole")) == _without_timings(
-        _records(tmp_path / "parts"))
+        _records(tmp_path / "parts")
+    )
 
 
 def _cli(model_dir, epochs):
-    return [str(REPO / "run.sh"), "--dataset=cifar10_sample", "--batch_size=20",
-            "--eval_batch_size=500", f"--epochs={epochs}", f"--model_dir={model_dir}"]
+    return [
+        str(REPO / "run.sh"),
+        "--dataset=cifar10_sample",
+        "--batch_size=20",
+        "--eval_batch_size=500",
+        f"--epochs={epochs}",
+        f"--model_dir={model_dir}",
+    ]
 
 
 def test_run_killed_mid_training_resumes_to_the_uninterrupted_result(tmp_path):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     killed = tmp_path / "killed"
-    process = subprocess.Popen(_cli(killed, 3), env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
+    process = subprocess.Popen(
+        _cli(killed, 3),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.time() + 240
     metrics = killed / "metrics.jsonl"
     # Kill in the middle of the second epoch: after the first epoch's line.
@@ -131,13 +164,18 @@ class _OutputOnlyModel(keras.Model):
         with tf.GradientTape() as tape:
             loss = self.compute_loss(x=x, y=y, y_pred=self(x, training=True))
         variables = output.trainable_variables
-        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        self.optimizer.apply_gradients(
+            zip(tape.gradient(loss, variables), variables, strict=True)
+        )
         return self.compute_metrics(x, y, self(x, training=False), sample_weight=None)
 
 
 def test_a_rule_can_bring_its_own_training_step(tmp_path):
-    rule = rules.register(rules.Rule("test_output_only", True, True, "test rule",
-                                     model_class=_OutputOnlyModel))
+    rule = rules.register(
+        rules.Rule(
+            "test_output_only", True, True, "test rule", model_class=_OutputOnlyModel
+        )
+    )
     try:
         config = Config(epochs=1, rule=rule.name, **QUICK)
         train.run(config, tmp_path, verbose=0, log=lambda _: None)
@@ -148,5 +186,7 @@ def test_a_rule_can_bring_its_own_training_step(tmp_path):
     after = checkpoint.variables_at(tmp_path, 1)
     assert 0.0 <= _records(tmp_path)[0]["train_error"] <= 1.0
     # Only the output layer learned.
-    np.testing.assert_array_equal(after["conv1/kernel"], before.get_layer("conv1").kernel)
+    np.testing.assert_array_equal(
+        after["conv1/kernel"], before.get_layer("conv1").kernel
+    )
     assert np.abs(after["output/kernel"] - before.get_layer("output").kernel).max() > 0

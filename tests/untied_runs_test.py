@@ -17,19 +17,30 @@ from urfbtf.errors import UsageError
 
 REPO = Path(__file__).resolve().parents[1]
 QUIET = dict(verbose=0, log=lambda _: None)
-SAMPLE = dict(dataset="cifar10_sample", train_examples=200, val_examples=100,
-              eval_batch_size=250, lr=0.05)
+SAMPLE = dict(
+    dataset="cifar10_sample",
+    train_examples=200,
+    val_examples=100,
+    eval_batch_size=250,
+    lr=0.05,
+)
 # deepnet_s's protocol in miniature: 2 tied epochs, then conv0 frozen, the other
 # convs untied and redrawn with the dense layers, at another batch size.
-PROTOCOL = dict(net="deepnet_s", untie_after=2, untie="conv0a,conv2,conv2a,conv3,conv3a",
-                freeze="conv0", redraw="conv0a,conv2,conv2a,conv3,conv3a,dense1,output",
-                batch_size=100, untied_batch_size=50, epochs=4, **SAMPLE)
+PROTOCOL = dict(
+    net="deepnet_s",
+    untie_after=2,
+    untie="conv0a,conv2,conv2a,conv3,conv3a",
+    freeze="conv0",
+    redraw="conv0a,conv2,conv2a,conv3,conv3a,dense1,output",
+    batch_size=100,
+    untied_batch_size=50,
+    epochs=4,
+    **SAMPLE,
+)
 
 
 def _records(model_dir):
     return [json.loads(line) for line in (Path(model_dir) / "metrics.jsonl").open()]
-
-
 
 
 @pytest.fixture(scope="module")
@@ -41,10 +52,17 @@ def protocol_run(tmp_path_factory):
 
 def test_protocol_trains_tied_then_untied_with_both_phases_in_metrics(protocol_run):
     records = _records(protocol_run)
-    assert [(r["epoch"], r["phase"]) for r in records] == [(1, 1), (2, 1), (3, 2), (4, 2)]
+    assert [(r["epoch"], r["phase"]) for r in records] == [
+        (1, 1),
+        (2, 1),
+        (3, 2),
+        (4, 2),
+    ]
     assert not any(key.startswith("untied_similarity/") for key in records[1])
     untied_keys = {k for k in records[2] if k.startswith("untied_similarity/")}
-    assert untied_keys == {f"untied_similarity/{n}" for n in PROTOCOL["untie"].split(",")}
+    assert untied_keys == {
+        f"untied_similarity/{n}" for n in PROTOCOL["untie"].split(",")
+    }
     # Untied layers start as one kernel copied everywhere (similarity 1) and learn
     # location by location, so their filters drift apart.
     assert all(0.0 < records[3][k] < 1.0 for k in untied_keys)
@@ -58,8 +76,9 @@ def test_protocol_trains_tied_then_untied_with_both_phases_in_metrics(protocol_r
 
 
 @pytest.mark.parametrize("stop_at", [1, 2, 3])
-def test_protocol_resumes_in_either_phase_and_at_the_boundary(protocol_run, stop_at,
-                                                              tmp_path):
+def test_protocol_resumes_in_either_phase_and_at_the_boundary(
+    protocol_run, stop_at, tmp_path
+):
     """Stopped after epoch 1 (phase 1), 2 (the boundary) or 3 (phase 2)."""
     train.run(Config(**{**PROTOCOL, "epochs": stop_at}), tmp_path, **QUIET)
     train.run(Config(**PROTOCOL), tmp_path, **QUIET)
@@ -79,16 +98,18 @@ def test_sparse_and_dense_untied_runs_train_alike(tmp_path):
         runs[impl] = checkpoint.variables_at(tmp_path / impl, 1)
     from urfbtf import nets
 
-    model = nets.build_net("simpnet_s", input_shape=(32, 32, 3), num_classes=10,
-                           untie="conv1")
+    model = nets.build_net(
+        "simpnet_s", input_shape=(32, 32, 3), num_classes=10, untie="conv1"
+    )
     connections = model.get_layer("conv1").connections
     # Four steps of float round-off, amplified where a unit sits at the edge of
     # the saturated linearity: equal to 1e-4 where training moved weights by ~1e-2.
     for name in ("conv1/kernel", "conv1/feedback"):
         as_dense = untied.to_dense(runs["sparse"][name], connections).numpy()
         np.testing.assert_allclose(runs["dense"][name], as_dense, atol=1e-4)
-    np.testing.assert_allclose(runs["dense"]["dense1/kernel"],
-                               runs["sparse"]["dense1/kernel"], atol=1e-4)
+    np.testing.assert_allclose(
+        runs["dense"]["dense1/kernel"], runs["sparse"]["dense1/kernel"], atol=1e-4
+    )
     errors = {impl: _records(tmp_path / impl)[0]["test_error"] for impl in runs}
     assert errors["dense"] == pytest.approx(errors["sparse"], abs=0.004)
 
@@ -98,26 +119,44 @@ def test_plot_filters_draws_an_untied_layer(tmp_path):
     train.run(config, tmp_path, **QUIET)
     out = tmp_path / "filters.png"
     result = subprocess.run(
-        [sys.executable, str(REPO / "tools" / "plot_filters.py"), str(tmp_path),
-         "--out", str(out)], capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            str(REPO / "tools" / "plot_filters.py"),
+            str(tmp_path),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert out.read_bytes().startswith(b"\x89PNG")
     similarity = float(result.stdout.split("untied_similarity ")[1].rstrip(")\n"))
-    assert similarity == pytest.approx(_records(tmp_path)[0]["untied_similarity/conv1"],
-                                       abs=1e-3)
+    assert similarity == pytest.approx(
+        _records(tmp_path)[0]["untied_similarity/conv1"], abs=1e-3
+    )
 
 
 def test_sparse_untied_layers_with_xla_stop_before_training_naming_dense(tmp_path):
-    config = Config(net="simpnet_s", untie="conv1", untied_impl="sparse", epochs=1,
-                    jit_compile=True, deterministic=False, **SAMPLE)
+    config = Config(
+        net="simpnet_s",
+        untie="conv1",
+        untied_impl="sparse",
+        epochs=1,
+        jit_compile=True,
+        deterministic=False,
+        **SAMPLE,
+    )
     with pytest.raises(UsageError, match=r"conv1 cannot be compiled.*'dense'"):
         train.run(config, tmp_path, **QUIET)
     assert not (tmp_path / "checkpoints").exists()
 
 
 def test_sparse_untied_layers_on_a_tpu_stop_before_training_naming_dense(tmp_path):
-    config = Config(net="simpnet_s", untie="conv1", untied_impl="sparse", epochs=1,
-                    **SAMPLE)
+    config = Config(
+        net="simpnet_s", untie="conv1", untied_impl="sparse", epochs=1, **SAMPLE
+    )
     tpu = mock.Mock(spec=tf.distribute.TPUStrategy)
     tpu.num_replicas_in_sync = 1
     tpu.scope.return_value = tf.distribute.get_strategy().scope()

@@ -72,7 +72,7 @@ def _random_matrices(
     rng: np.random.Generator, sd: float, transpose: bool = False
 ) -> list[np.ndarray]:
     """One i.i.d. N(0, sd^2) matrix per layer, W_i-shaped or (transpose) R_i-shaped."""
-    shapes = [(n_out, n_in) for n_in, n_out in zip(SIZES[:-1], SIZES[1:])]
+    shapes = [(n_out, n_in) for n_in, n_out in zip(SIZES[:-1], SIZES[1:], strict=True)]
     return [rng.normal(0.0, sd, s[::-1] if transpose else s) for s in shapes]
 
 
@@ -114,7 +114,7 @@ def simulate(
     target = w_star[2] @ w_star[1] @ w_star[0]
     bp = epsilon is None
     if w0 is None:
-        zeros = [np.zeros((m, n)) for n, m in zip(SIZES[:-1], SIZES[1:])]
+        zeros = [np.zeros((m, n)) for n, m in zip(SIZES[:-1], SIZES[1:], strict=True)]
         w0 = _random_matrices(w_rng, BP_INIT_SD) if bp else zeros
     weights = [np.array(w, dtype=np.float64) for w in w0]
     feedback = None
@@ -132,7 +132,9 @@ def simulate(
         error = target - acts[-1]
         log_error[step] = np.log10(np.sum(error * error))
         if not bp:
-            corr[step] = [correlation(w, r.T) for w, r in zip(weights, feedback)]
+            corr[step] = [
+                correlation(w, r.T) for w, r in zip(weights, feedback, strict=True)
+            ]
         if step == iterations:
             break
         # Backward pass: delta_k = E, delta_{i-1} = B_i delta_i with B_i = W_i^t
@@ -206,8 +208,10 @@ def main(argv: list[str] | None = None) -> int:
         for seed in seeds
     }
     for seed in seeds:
-        print(f"seed {seed}: log10 error at iterations {checkpoints}; "
-              "final corr(W_l, R_l^t) for l = 1, 2, 3")
+        print(
+            f"seed {seed}: log10 error at iterations {checkpoints}; "
+            "final corr(W_l, R_l^t) for l = 1, 2, 3"
+        )
         for eps, run in results[seed].items():
             errors = " ".join(f"{run['log_error'][c]:7.2f}" for c in checkpoints)
             corr = ""

@@ -28,7 +28,6 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")
 import keras  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
 
 import urfbtf  # noqa: E402, F401  (registers urfbtf's layers with Keras)
 from urfbtf import alignment  # noqa: E402
@@ -46,8 +45,12 @@ def plot_filters(layer: UntiedConv2D, filters, locations, out: Path) -> float:
     similarity = alignment.filter_similarity(weights, support)
     height, width = weights.shape[:2]
     locations = [(min(r, height - 1), min(c, width - 1)) for r, c in locations]
-    figure, axes = plt.subplots(len(filters), len(locations), squeeze=False,
-                                figsize=(1.8 * len(locations), 1.9 * len(filters)))
+    figure, axes = plt.subplots(
+        len(filters),
+        len(locations),
+        squeeze=False,
+        figsize=(1.8 * len(locations), 1.9 * len(filters)),
+    )
     for row, f in enumerate(filters):
         images = [weights[r, c, :, :, :, f] for r, c in locations]
         if images[0].shape[-1] != 3:
@@ -56,8 +59,13 @@ def plot_filters(layer: UntiedConv2D, filters, locations, out: Path) -> float:
         high = max(image.max() for image in images)
         for column, (image, (r, c)) in enumerate(zip(images, locations, strict=True)):
             axis = axes[row, column]
-            axis.imshow((image - low) / max(high - low, 1e-12), cmap="gray",
-                        interpolation="nearest", vmin=0, vmax=1)
+            axis.imshow(
+                (image - low) / max(high - low, 1e-12),
+                cmap="gray",
+                interpolation="nearest",
+                vmin=0,
+                vmax=1,
+            )
             axis.set_xticks([])
             axis.set_yticks([])
             axis.set_title(f"filter {f} at ({r},{c})", fontsize=8)
@@ -79,16 +87,21 @@ def main() -> int:
     args = parser.parse_args()
     path = args.run_dir / "model.keras"
     if not path.exists():
-        print(f"plot_filters: {path} does not exist; a run writes it when it ends.",
-              file=sys.stderr)
+        print(
+            f"plot_filters: {path} does not exist; a run writes it when it ends.",
+            file=sys.stderr,
+        )
         return 2
     model = keras.models.load_model(path)
     untied = [layer for layer in model.layers if isinstance(layer, UntiedConv2D)]
     chosen = [layer for layer in untied if args.layer in (None, layer.name)]
     if not chosen:
         names = ", ".join(layer.name for layer in untied) or "none"
-        print(f"plot_filters: no untied layer {args.layer or ''} in {path}; its "
-              f"untied layers: {names}.", file=sys.stderr)
+        print(
+            f"plot_filters: no untied layer {args.layer or ''} in {path}; its "
+            f"untied layers: {names}.",
+            file=sys.stderr,
+        )
         return 2
     filters = [int(f) for f in args.filters.split(",")]
     similarity = plot_filters(chosen[0], filters, _pairs(args.locations), args.out)

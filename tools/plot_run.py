@@ -119,7 +119,7 @@ def unique_labels(runs: list[dict[str, Any]]) -> list[str]:
     clashes = {label for label in labels if not label or labels.count(label) > 1}
     return [
         f"{label} [{run['dir'].name}]".lstrip() if label in clashes else label
-        for label, run in zip(labels, runs)
+        for label, run in zip(labels, runs, strict=True)
     ]
 
 
@@ -155,7 +155,7 @@ def plot_runs(
     labels = unique_labels(runs)
 
     ax = axes[0]
-    for run, color, label in zip(runs, colors, labels):
+    for run, color, label in zip(runs, colors, labels, strict=True):
         epochs = series(run, "epoch")
         test = series(run, "test_error")[-1]
         test_text = "n/a" if math.isnan(test) else f"{test:.3f}"
@@ -165,8 +165,14 @@ def plot_runs(
         if not math.isnan(test):
             # scatter, not plot, so ax.lines holds only the train/val curves.
             ax.scatter(
-                [epochs[-1]], [test], marker="*", s=120, color=color,
-                edgecolors="black", linewidths=0.6, zorder=3,
+                [epochs[-1]],
+                [test],
+                marker="*",
+                s=120,
+                color=color,
+                edgecolors="black",
+                linewidths=0.6,
+                zorder=3,
             )
     ax.set(xlabel="epoch", ylabel="error", ylim=(0.0, max_error))
     ax.set_title("train (solid), validation (dotted), final test (star)")
@@ -175,7 +181,7 @@ def plot_runs(
     if has_corr:
         ax = axes[1]
         low = -0.2
-        for run, color, label in zip(runs, colors, labels):
+        for run, color, label in zip(runs, colors, labels, strict=True):
             layers = corr_layers(run)
             for i, layer in enumerate(layers):
                 values = series(run, CORR_PREFIX + layer)
@@ -191,7 +197,9 @@ def plot_runs(
             # "run: layer" labels are long; below the panel, one column per run,
             # they stay readable and never hide the curves.
             ax.legend(
-                fontsize="small", ncol=min(corr_runs, 3), loc="upper center",
+                fontsize="small",
+                ncol=min(corr_runs, 3),
+                loc="upper center",
                 bbox_to_anchor=(0.5, -0.14),
             )
         else:

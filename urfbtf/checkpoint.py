@@ -107,8 +107,11 @@ def variables_at(directory: str | os.PathLike, epoch: int) -> dict[str, np.ndarr
     """
     if (Path(directory) / "checkpoints").is_dir():
         directory = Path(directory) / "checkpoints"
-    matches = [p for p in checkpoints(directory)
-               if int(_PATTERN.search(p.name).group(1)) == epoch]
+    matches = [
+        p
+        for p in checkpoints(directory)
+        if int(_PATTERN.search(p.name).group(1)) == epoch
+    ]
     if not matches:
         raise FileNotFoundError(f"no checkpoint of epoch {epoch} in {directory}")
     with np.load(matches[-1]) as data:

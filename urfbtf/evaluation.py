@@ -26,16 +26,26 @@ class Evaluator:
         jit_compile: compile the evaluation step with XLA.
     """
 
-    def __init__(self, model: keras.Model, loss: keras.losses.Loss,
-                 strategy: tf.distribute.Strategy, jit_compile: bool = False):
+    def __init__(
+        self,
+        model: keras.Model,
+        loss: keras.losses.Loss,
+        strategy: tf.distribute.Strategy,
+        jit_compile: bool = False,
+    ):
         self._strategy = strategy
 
         def replica_sums(x, y, weight):
             outputs = model(x, training=False)
             per_example = tf.cast(loss.call(y, outputs), tf.float32)
             error = classification_error(y, outputs)
-            return tf.stack([tf.reduce_sum(weight * per_example),
-                             tf.reduce_sum(weight * error), tf.reduce_sum(weight)])
+            return tf.stack(
+                [
+                    tf.reduce_sum(weight * per_example),
+                    tf.reduce_sum(weight * error),
+                    tf.reduce_sum(weight),
+                ]
+            )
 
         @tf.function(jit_compile=jit_compile)
         def sums(batch):

@@ -38,8 +38,13 @@ def fit(
     `dataset` yields global batches for every remaining epoch in one stream.
     """
     callbacks = keras.callbacks.CallbackList(
-        list(callbacks), add_history=True, add_progbar=verbose != 0, verbose=verbose,
-        epochs=epochs, steps=steps_per_epoch, model=model,
+        list(callbacks),
+        add_history=True,
+        add_progbar=verbose != 0,
+        verbose=verbose,
+        epochs=epochs,
+        steps=steps_per_epoch,
+        model=model,
     )
     iterator = iter(strategy.experimental_distribute_dataset(dataset))
 
@@ -58,7 +63,9 @@ def fit(
             callbacks.on_train_batch_begin(step)
             train_steps(iterator, tf.constant(count))
             callbacks.on_train_batch_end(step + count - 1, {})
-        logs = {name: float(value) for name, value in model.get_metrics_result().items()}
+        logs = {
+            name: float(value) for name, value in model.get_metrics_result().items()
+        }
         callbacks.on_epoch_end(epoch, logs)
         if model.stop_training:
             break

@@ -42,15 +42,31 @@ def _names(text: str) -> frozenset:
 def schedule(config) -> list[Phase]:
     """The phases of a run (`config` is an `urfbtf.config.Config`)."""
     if config.untie_after == 0:
-        return [Phase(0, 0, config.epochs, config.untie, frozenset(), frozenset(),
-                      config.batch_size)]
+        return [
+            Phase(
+                0,
+                0,
+                config.epochs,
+                config.untie,
+                frozenset(),
+                frozenset(),
+                config.batch_size,
+            )
+        ]
     tied_end = min(config.untie_after, config.epochs)
     phases = [Phase(0, 0, tied_end, "", frozenset(), frozenset(), config.batch_size)]
     if config.epochs > config.untie_after:
-        phases.append(Phase(
-            1, config.untie_after, config.epochs, config.untie, _names(config.freeze),
-            _names(config.redraw), config.untied_batch_size or config.batch_size,
-        ))
+        phases.append(
+            Phase(
+                1,
+                config.untie_after,
+                config.epochs,
+                config.untie,
+                _names(config.freeze),
+                _names(config.redraw),
+                config.untied_batch_size or config.batch_size,
+            )
+        )
     return phases
 
 
@@ -66,6 +82,8 @@ def transfer(tied: keras.Model, untied: keras.Model, redraw: frozenset) -> None:
             continue
         trained = tied.get_layer(layer.name)
         if isinstance(layer, UntiedConv2D) and not isinstance(trained, UntiedConv2D):
-            layer.set_from_conv(trained.effective_kernel(), trained.effective_feedback())
+            layer.set_from_conv(
+                trained.effective_kernel(), trained.effective_feedback()
+            )
         else:
             layer.set_weights(trained.get_weights())

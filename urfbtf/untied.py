@@ -136,8 +136,13 @@ class Connections:
 
     def tap_support(self) -> np.ndarray:
         """[H_out, W_out, kh, kw] bool: True where the tap falls inside the image."""
-        return _tap_support(self.input_shape[:2], self.kernel_size, self.strides,
-                            self.output_size, self.padding_before)
+        return _tap_support(
+            self.input_shape[:2],
+            self.kernel_size,
+            self.strides,
+            self.output_size,
+            self.padding_before,
+        )
 
     def dense_support(self) -> np.ndarray:
         """Bool of the dense shape: True on connections, False on padding taps."""
@@ -154,8 +159,7 @@ class Connections:
 
 def _tap_support(image_size, kernel_size, strides, out_size, before):
     axes = []
-    for n, k, n_out, pad in zip(image_size, kernel_size, out_size, before,
-                                strict=True):
+    for n, k, n_out, pad in zip(image_size, kernel_size, out_size, before, strict=True):
         # Input coordinate of output i and tap p: i·s + p - pad.
         coord = np.arange(n_out)[:, None] * strides + np.arange(k)[None, :] - pad
         axes.append((coord >= 0) & (coord < n))
@@ -192,19 +196,23 @@ def connections(
     padding = padding.upper()
     if padding not in ("SAME", "VALID"):
         raise UsageError(f"padding={padding!r}: valid values are 'same' and 'valid'.")
-    out_h, out_w = (output_size(n, k, strides, padding)
-                    for n, k in ((height, kh), (width, kw)))
+    out_h, out_w = (
+        output_size(n, k, strides, padding) for n, k in ((height, kh), (width, kw))
+    )
     if out_h < 1 or out_w < 1:
         raise UsageError(
             f"A {kh}x{kw} kernel with VALID padding does not fit a {height}x{width} "
             "image; use padding='same' or a smaller kernel."
         )
-    top, left = (_padding_before(n, k, strides, padding)
-                 for n, k in ((height, kh), (width, kw)))
-    support = _tap_support((height, width), (kh, kw), strides, (out_h, out_w),
-                           (top, left))
-    every = np.broadcast_to(support[:, :, None, :, :, None],
-                            (out_h, out_w, filters, kh, kw, channels))
+    top, left = (
+        _padding_before(n, k, strides, padding) for n, k in ((height, kh), (width, kw))
+    )
+    support = _tap_support(
+        (height, width), (kh, kw), strides, (out_h, out_w), (top, left)
+    )
+    every = np.broadcast_to(
+        support[:, :, None, :, :, None], (out_h, out_w, filters, kh, kw, channels)
+    )
     i, j, c_out, p, q, c_in = np.nonzero(every)
     out_index = (i * out_w + j) * filters + c_out
     in_index = ((i * strides + p - top) * width + (j * strides + q - left)) * channels
@@ -321,8 +329,10 @@ def sparse_map(conns: Connections, chunk: int = SPARSE_GRAD_CHUNK) -> rules.Line
     with tf.init_scope():
         indices = tf.constant(np.stack([conns.out_index, conns.in_index], axis=1))
         chunks = [
-            (tf.constant(conns.in_index[s:s + chunk].astype(np.int32)),
-             tf.constant(conns.out_index[s:s + chunk].astype(np.int32)))
+            (
+                tf.constant(conns.in_index[s : s + chunk].astype(np.int32)),
+                tf.constant(conns.out_index[s : s + chunk].astype(np.int32)),
+            )
             for s in range(0, conns.nnz, chunk)
         ]
 
@@ -390,10 +400,15 @@ def dense_map(conns: Connections) -> rules.LinearMap:
     def patches(x):
         # [B, H, W, C] -> [L, K, B], K ordered (p, q, c_in) like the kernel.
         image = tf.transpose(x, [1, 2, 3, 0])
-        image = tf.pad(image, [[top, pad_h - height - top],
-                               [left, pad_w - width - left], [0, 0], [0, 0]])
-        windows = [image[p:p + span_h:stride, q:q + span_w:stride]
-                   for p in range(kh) for q in range(kw)]
+        image = tf.pad(
+            image,
+            [[top, pad_h - height - top], [left, pad_w - width - left], [0, 0], [0, 0]],
+        )
+        windows = [
+            image[p : p + span_h : stride, q : q + span_w : stride]
+            for p in range(kh)
+            for q in range(kw)
+        ]
         return tf.reshape(tf.stack(windows, axis=2), [locations, taps, -1])
 
     def unit_major(dh):
@@ -405,8 +420,9 @@ def dense_map(conns: Connections) -> rules.LinearMap:
 
     def forward(x, w):
         h = tf.matmul(per_location(w), patches(x), transpose_a=True)  # [L, C_out, B]
-        return tf.transpose(tf.reshape(h, [*conns.output_size, conns.filters, -1]),
-                            [3, 0, 1, 2])
+        return tf.transpose(
+            tf.reshape(h, [*conns.output_size, conns.filters, -1]), [3, 0, 1, 2]
+        )
 
     def input_grad(dh, w, x):
         del x  # The shape is static.
@@ -417,19 +433,32 @@ def dense_map(conns: Connections) -> rules.LinearMap:
             d_patches = tf.reshape(
                 d_patches, [out_h, 1, out_w, 1, kh * kw, channels, -1]
             )
-            d_patches = tf.pad(d_patches, [[0, 0], [0, stride - 1], [0, 0],
-                                           [0, stride - 1], [0, 0], [0, 0], [0, 0]])
+            d_patches = tf.pad(
+                d_patches,
+                [
+                    [0, 0],
+                    [0, stride - 1],
+                    [0, 0],
+                    [0, stride - 1],
+                    [0, 0],
+                    [0, 0],
+                    [0, 0],
+                ],
+            )
             d_patches = tf.reshape(
                 d_patches, [out_h * stride, out_w * stride, kh * kw, channels, -1]
             )[:span_h, :span_w]
         # The adjoint of the slices: every tap's window added back at its offset.
         # (Pads and one sum: autodiff's StridedSliceGrad was 5x slower on CPU.)
         shifted = [
-            tf.pad(d_patches[:, :, p * kw + q],
-                   [[p, pad_h - span_h - p], [q, pad_w - span_w - q], [0, 0], [0, 0]])
-            for p in range(kh) for q in range(kw)
+            tf.pad(
+                d_patches[:, :, p * kw + q],
+                [[p, pad_h - span_h - p], [q, pad_w - span_w - q], [0, 0], [0, 0]],
+            )
+            for p in range(kh)
+            for q in range(kw)
         ]
-        image = tf.add_n(shifted)[top:top + height, left:left + width]
+        image = tf.add_n(shifted)[top : top + height, left : left + width]
         return tf.transpose(image, [3, 0, 1, 2])
 
     def weight_grad(x, dh, w):

@@ -29,8 +29,14 @@ class FeedbackConv2D(FeedbackLayer):
             seed) and `keras.layers.Layer`.
     """
 
-    def __init__(self, filters: int, kernel_size, strides: int = 1, padding: str = "same",
-                 **kwargs):
+    def __init__(
+        self,
+        filters: int,
+        kernel_size,
+        strides: int = 1,
+        padding: str = "same",
+        **kwargs,
+    ):
         if isinstance(kernel_size, int):
             kernel_size = (kernel_size, kernel_size)
         self.filters = int(filters)
@@ -38,7 +44,9 @@ class FeedbackConv2D(FeedbackLayer):
         self.strides = int(strides)
         self.padding = padding.lower()
         if self.padding not in ("same", "valid"):
-            raise UsageError(f"padding={padding!r}: valid values are 'same' and 'valid'.")
+            raise UsageError(
+                f"padding={padding!r}: valid values are 'same' and 'valid'."
+            )
         super().__init__(**kwargs)
 
     def kernel_shape(self, input_shape):
@@ -51,7 +59,10 @@ class FeedbackConv2D(FeedbackLayer):
         batch, height, width, _ = input_shape
         return (
             batch,
-            *(self._output_size(n, k) for n, k in zip((height, width), self.kernel_size)),
+            *(
+                self._output_size(n, k)
+                for n, k in zip((height, width), self.kernel_size, strict=True)
+            ),
             self.filters,
         )
 

@@ -224,4 +224,3 @@ def _per_connection(conv_initializer):
         input_axes=shifted(input_axes),
         output_axes=shifted(output_axes),
     )
-
