@@ -11,11 +11,12 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from urfbtf import distribute, losses, nets, rules, untied
+from urfbtf import direct, distribute, losses, nets, rules, untied
 from urfbtf.errors import UsageError
 from urfbtf.layers.feedback_layer import check_connectivity
 
 OPTIMIZERS = ("sgd", "momentum", "adam")
+KERNEL_INITS = ("glorot_uniform", "he_uniform")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,6 +58,20 @@ class Config:
         freeze: layers that stop learning when untied after `untie_after`.
         redraw: layers redrawn at random when untied after `untie_after`.
         untied_batch_size: batch size after `untie_after` (None: batch_size).
+        activation: hidden nonlinearity, "saturated" (Amit) or "tanh" (Frenkel).
+        dropout: rate of the dropout of nets whose description leaves it open
+            (Frenkel et al.'s nets: the input of every fully connected layer).
+        kernel_init: initializer of the forward weights W ("glorot_uniform", as
+            Amit; "he_uniform", as Frenkel et al.).
+        zero_init: start the forward weights at 0 (Frenkel et al.'s runs of the
+            feedback-alignment family; feedback matrices stay random).
+        freeze_conv: keep the convolutions at their initial values ("CONV
+            random" in Frenkel et al.).
+        direct_output: for dfa, sdfa and drtp: "error" (the output layer learns
+            with its true local gradient, as the DRTP code) or "direct" (with the
+            projected signal).
+        probe_every: measure the alignment of the rule's updates and errors with
+            backpropagation's every this many steps (0: never).
     """
 
     net: str = "simpnet"
@@ -86,6 +101,13 @@ class Config:
     freeze: str = ""
     redraw: str = ""
     untied_batch_size: int | None = None
+    activation: str = "saturated"
+    dropout: float = 0.0
+    kernel_init: str = "glorot_uniform"
+    zero_init: bool = False
+    freeze_conv: bool = False
+    direct_output: str = "error"
+    probe_every: int = 0
 
     def validate(self) -> Config:
         """Returns self, or raises `UsageError` naming the first invalid value."""
@@ -99,13 +121,40 @@ class Config:
                 f"Unknown optimizer {self.optimizer!r}. Valid optimizers: "
                 f"{', '.join(OPTIMIZERS)} (the paper uses plain sgd)."
             )
-        _require(self.off_class_fac > 0, "off_class_fac", self.off_class_fac,
-                 "a positive number (the paper uses 1)")
-        _require(self.nonlin_scale > 0, "nonlin_scale", self.nonlin_scale,
-                 "a positive slope (the original code uses 0.5, the paper's text 1)")
-        _require(math.isfinite(self.lr) and self.lr > 0, "lr", self.lr,
-                 "a positive learning rate (the paper uses 0.1)")
+        _require(
+            self.off_class_fac > 0,
+            "off_class_fac",
+            self.off_class_fac,
+            "a positive number (the paper uses 1)",
+        )
+        _require(
+            self.nonlin_scale > 0,
+            "nonlin_scale",
+            self.nonlin_scale,
+            "a positive slope (the original code uses 0.5, the paper's text 1)",
+        )
+        _require(
+            math.isfinite(self.lr) and self.lr > 0,
+            "lr",
+            self.lr,
+            "a positive learning rate (the paper uses 0.1)",
+        )
         distribute.check_name(self.strategy)
+        self._validate_choice("activation", nets.ACTIVATIONS)
+        self._validate_choice("kernel_init", KERNEL_INITS)
+        self._validate_choice("direct_output", direct.OUTPUT_SIGNALS)
+        _require(
+            0 <= self.dropout < 1,
+            "dropout",
+            self.dropout,
+            "a rate in [0, 1): the fraction of units dropped",
+        )
+        _require(
+            self.probe_every >= 0,
+            "probe_every",
+            self.probe_every,
+            "0 (no probes) or a number of training steps",
+        )
         if self.jit_compile and self.strategy in ("mirrored", "multi_worker"):
             raise UsageError(
                 f"jit_compile=True with strategy={self.strategy!r}: XLA cannot "
@@ -128,21 +177,41 @@ class Config:
                 "reproducible bit for bit), or leave --jit_compile off."
             )
         for name in ("epochs", "batch_size", "eval_batch_size", "steps_per_execution"):
-            _require(getattr(self, name) > 0, name, getattr(self, name),
-                     "a positive integer")
+            _require(
+                getattr(self, name) > 0, name, getattr(self, name), "a positive integer"
+            )
         if self.train_examples is not None:
-            _require(self.train_examples > 0, "train_examples", self.train_examples,
-                     "a positive integer, or unset for the whole training set")
+            _require(
+                self.train_examples > 0,
+                "train_examples",
+                self.train_examples,
+                "a positive integer, or unset for the whole training set",
+            )
         if self.val_examples is not None:
-            _require(self.val_examples >= 0, "val_examples", self.val_examples,
-                     "0 or more examples held out of the training set")
+            _require(
+                self.val_examples >= 0,
+                "val_examples",
+                self.val_examples,
+                "0 or more examples held out of the training set",
+            )
         return self
+
+    def _validate_choice(self, name: str, choices) -> None:
+        value = getattr(self, name)
+        if value not in choices:
+            raise UsageError(
+                f"{name}={value!r} is invalid. Valid values: {', '.join(choices)}."
+            )
 
     def _validate_untying(self, description) -> None:
         nets.check_untie(description, self.untie)
         untied.check_layout(self.untied_impl)
-        _require(0 <= self.untie_after, "untie_after", self.untie_after,
-                 "0 (untied from the start) or the number of tied epochs first")
+        _require(
+            0 <= self.untie_after,
+            "untie_after",
+            self.untie_after,
+            "0 (untied from the start) or the number of tied epochs first",
+        )
         if self.untie_after and not self.untie:
             raise UsageError(
                 f"untie_after={self.untie_after} unties nothing: name the layers "
@@ -163,8 +232,12 @@ class Config:
                     f"{self.net!r}; its layers with weights are {', '.join(layers)}."
                 )
         if self.untied_batch_size is not None:
-            _require(self.untied_batch_size > 0, "untied_batch_size",
-                     self.untied_batch_size, "a positive integer, or unset")
+            _require(
+                self.untied_batch_size > 0,
+                "untied_batch_size",
+                self.untied_batch_size,
+                "a positive integer, or unset",
+            )
 
     def run_name(self) -> str:
         """A directory name that identifies the run: net, rule, loss, connectivity,
@@ -183,6 +256,7 @@ class Config:
 # evaluation batch or another place to run leave the experiment the same.
 RESUMABLE_CHANGES = (
     "epochs",
+    "probe_every",
     "eval_batch_size",
     "deterministic",
     "strategy",

@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from urfbtf.errors import UsageError
 
-LOSSES = ("hinge", "softmax")
+LOSSES = ("hinge", "softmax", "bce")
 
 
 def multiclass_hinge(labels: tf.Tensor, outputs: tf.Tensor, off_class_fac: float = 1.0):
@@ -53,7 +53,9 @@ class MulticlassHinge(keras.losses.Loss):
             runs.
     """
 
-    def __init__(self, off_class_fac: float = 1.0, name: str = "multiclass_hinge", **kwargs):
+    def __init__(
+        self, off_class_fac: float = 1.0, name: str = "multiclass_hinge", **kwargs
+    ):
         super().__init__(name=name, **kwargs)
         self.off_class_fac = off_class_fac
 
@@ -64,13 +66,35 @@ class MulticlassHinge(keras.losses.Loss):
         return {**super().get_config(), "off_class_fac": self.off_class_fac}
 
 
+@keras.saving.register_keras_serializable(package="urfbtf")
+class SigmoidCrossEntropy(keras.losses.Loss):
+    """Binary cross-entropy of sigmoid outputs against one-hot targets, averaged
+    over the classes (Frenkel et al. 2021, J_BCE): the loss of their DFA and DRTP
+    experiments. Takes integer labels and the output layer's logits."""
+
+    def __init__(self, name: str = "sigmoid_cross_entropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+
+    def call(self, y_true, y_pred):
+        labels = tf.reshape(tf.cast(y_true, tf.int32), [-1])
+        targets = tf.one_hot(labels, y_pred.shape[-1], dtype=y_pred.dtype)
+        return tf.reduce_mean(
+            tf.nn.sigmoid_cross_entropy_with_logits(labels=targets, logits=y_pred),
+            axis=-1,
+        )
+
+
 def get_loss(name: str, off_class_fac: float = 1.0) -> keras.losses.Loss:
-    """Returns the loss called `name` ("hinge" or "softmax") for integer labels."""
+    """Returns the loss called `name` ("hinge", "softmax" or "bce") for integer
+    labels."""
     if name == "hinge":
         return MulticlassHinge(off_class_fac)
     if name == "softmax":
         return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    if name == "bce":
+        return SigmoidCrossEntropy()
     raise UsageError(
         f"Unknown loss {name!r}. Valid losses: hinge (the multi-class hinge loss of "
-        "Amit 2019, eq. 4) and softmax (softmax cross-entropy)."
+        "Amit 2019, eq. 4), softmax (softmax cross-entropy) and bce (sigmoid "
+        "outputs with binary cross-entropy, Frenkel et al. 2021)."
     )

@@ -29,8 +29,10 @@ import math
 import keras
 
 from urfbtf import rules
+from urfbtf.direct import DirectFeedbackModel
 from urfbtf.errors import UsageError
 from urfbtf.layers import (
+    DirectFeedback,
     Dropout,
     FeedbackConv2D,
     FeedbackDense,
@@ -66,7 +68,9 @@ class Pool:
 @dataclasses.dataclass(frozen=True)
 class Drop:
     name: str
-    rate: float  # Fraction of units dropped, as in the paper and keras.layers.Dropout.
+    # Fraction of units dropped, as in the paper and keras.layers.Dropout; None
+    # takes the `dropout` argument of `build_net` (the DRTP paper's nets).
+    rate: float | None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,6 +83,8 @@ class Dense:
 class Output:
     name: str = "output"
 
+
+ACTIVATIONS = ("saturated", "tanh")
 
 NETS = {
     "simpnet": (
@@ -139,6 +145,40 @@ NETS = {
 }
 
 
+def _fully_connected(*units: int) -> tuple:
+    """Frenkel et al. (2021)'s FC nets: hidden layers of `units`, dropout (the
+    `dropout` argument) on the input of every fully connected layer."""
+    steps = []
+    for i, n in enumerate(units, start=1):
+        steps += [Drop(f"drop{i}", None), Dense(f"dense{i}", n)]
+    return (*steps, Drop(f"drop{len(units) + 1}", None), Output())
+
+
+# The networks of Frenkel et al. (2021), sec. 4, for DFA, sDFA and DRTP; their
+# flagfiles set tanh hidden units, sigmoid outputs with cross-entropy, Adam.
+NETS.update(
+    {
+        "fc1_500": _fully_connected(500),
+        "fc1_1000": _fully_connected(1000),
+        "fc2_100": _fully_connected(100, 100),
+        "fc2_500": _fully_connected(500, 500),
+        "fc2_1000": _fully_connected(1000, 1000),
+        "conv_mnist": (
+            Conv("conv1", 32, 5),
+            Pool("pool1", 2, 2),
+            *_fully_connected(1000),
+        ),
+        "conv_cifar": (
+            Conv("conv1", 64, 3),
+            Pool("pool1", 2, 2),
+            Conv("conv2", 256, 3),
+            Pool("pool2", 2, 2),
+            *_fully_connected(1000, 1000),
+        ),
+    }
+)
+
+
 def get_description(net) -> tuple:
     """The description of `net` (a name from `NETS`, or a description itself)."""
     if not isinstance(net, str):
@@ -157,7 +197,9 @@ def max_pool(x, size: int, stride: int, name: str):
     # and right with zeros until the last window fits.
     pad_rows = (math.ceil(height / stride) - 1) * stride + size - height
     pad_cols = (math.ceil(width / stride) - 1) * stride + size - width
-    x = keras.layers.ZeroPadding2D(((0, pad_rows), (0, pad_cols)), name=f"{name}_pad")(x)
+    x = keras.layers.ZeroPadding2D(((0, pad_rows), (0, pad_cols)), name=f"{name}_pad")(
+        x
+    )
     return keras.layers.MaxPool2D(size, stride, padding="valid", name=name)(x)
 
 
@@ -174,6 +216,10 @@ def build_net(
     model_class: type = keras.Model,
     untie=(),
     untied_impl: str = "dense",
+    activation: str = "saturated",
+    dropout: float = 0.0,
+    kernel_initializer="glorot_uniform",
+    freeze_conv: bool = False,
 ) -> keras.Model:
     """Builds a functional Keras model from a net name or description.
 
@@ -197,6 +243,18 @@ def build_net(
             layers, Amit (2019) sec. 4.1, or "all".
         untied_impl: "dense" (compiles with XLA) or "sparse" (tf.sparse, as the
             original code), see `urfbtf.layers.UntiedConv2D`.
+        activation: hidden nonlinearity, "saturated" (Amit 2019) or "tanh"
+            (Frenkel et al. 2021).
+        dropout: rate of the description's dropout steps without their own.
+        kernel_initializer: initializer of the forward weights W ("zeros" for the
+            zero-initialised runs of Frenkel et al.).
+        freeze_conv: keep the convolutions at their initial values ("CONV
+            random" in Frenkel et al.).
+
+    The direct rules (dfa, sdfa, drtp, shallow) get a `DirectFeedback` layer on
+    the output of every hidden layer that learns and are built as
+    `urfbtf.direct.DirectFeedbackModel`; under shallow the hidden layers are
+    frozen.
 
     Returns:
         An uncompiled functional model named after the net.
@@ -204,31 +262,80 @@ def build_net(
     description = get_description(net)
     rule = rules.get_rule(rule)
     untie = check_untie(description, untie)
+    if activation not in ACTIVATIONS:
+        raise UsageError(
+            f"Unknown activation {activation!r}. Valid activations: "
+            f"{', '.join(ACTIVATIONS)}."
+        )
+    if rule.direct is not None and model_class is keras.Model:
+        model_class = DirectFeedbackModel
+    conv_names_ = set(conv_names(description))
 
     def linear(step, hidden: bool):
+        layer = _linear(step, hidden)
+        if hidden and (
+            rule.direct == "none" or (freeze_conv and step.name in conv_names_)
+        ):
+            layer.trainable = False
+        return layer
+
+    def _linear(step, hidden: bool):
         if plain_keras:
             if isinstance(step, Conv):
                 return keras.layers.Conv2D(
-                    step.filters, step.kernel_size, padding="same", use_bias=False,
+                    step.filters,
+                    step.kernel_size,
+                    padding="same",
+                    use_bias=False,
+                    kernel_initializer=kernel_initializer,
                     name=step.name,
                 )
-            return keras.layers.Dense(step.units, use_bias=False, name=step.name)
+            return keras.layers.Dense(
+                step.units,
+                use_bias=False,
+                kernel_initializer=kernel_initializer,
+                name=step.name,
+            )
         kept = connectivity if hidden else 1.0
         if isinstance(step, Conv) and step.name in untie:
             return UntiedConv2D(
-                step.filters, step.kernel_size, rule=rule.name, connectivity=kept,
-                implementation=untied_impl, name=step.name,
+                step.filters,
+                step.kernel_size,
+                rule=rule.name,
+                connectivity=kept,
+                implementation=untied_impl,
+                kernel_initializer=kernel_initializer,
+                name=step.name,
             )
         if isinstance(step, Conv):
             return FeedbackConv2D(
-                step.filters, step.kernel_size, rule=rule.name, connectivity=kept,
+                step.filters,
+                step.kernel_size,
+                rule=rule.name,
+                connectivity=kept,
+                kernel_initializer=kernel_initializer,
                 name=step.name,
             )
-        return FeedbackDense(step.units, rule=rule.name, connectivity=kept, name=step.name)
+        return FeedbackDense(
+            step.units,
+            rule=rule.name,
+            connectivity=kept,
+            kernel_initializer=kernel_initializer,
+            name=step.name,
+        )
 
     def activated(x, step):
-        x = linear(step, hidden=True)(x)
-        return SaturatedLinear(nonlin_scale, name=f"{step.name}_sl")(x)
+        layer = linear(step, hidden=True)
+        x = layer(x)
+        if activation == "tanh":
+            x = keras.layers.Activation("tanh", name=f"{step.name}_tanh")(x)
+        else:
+            x = SaturatedLinear(nonlin_scale, name=f"{step.name}_sl")(x)
+        if rule.direct is not None and layer.trainable and not plain_keras:
+            # The learning signal of this layer arrives here, straight from
+            # the output (Frenkel et al. 2021).
+            x = DirectFeedback(num_classes, name=f"{step.name}_feedback")(x)
+        return x
 
     inputs = keras.Input(input_shape, name="image")
     x = inputs
@@ -245,9 +352,11 @@ def build_net(
         elif isinstance(step, Pool):
             x = max_pool(x, step.size, step.stride, step.name)
         elif isinstance(step, Drop):
+            rate = dropout if step.rate is None else step.rate
             seed = None if dropout_seed is None else dropout_seed + drop_index
             drop_index += 1
-            x = Dropout(step.rate, seed=seed, name=step.name)(x)
+            if rate > 0:
+                x = Dropout(rate, seed=seed, name=step.name)(x)
         elif isinstance(step, Dense):
             x = activated(x, step)
         elif isinstance(step, Output):

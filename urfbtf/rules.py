@@ -18,7 +18,16 @@ frfb    Rᵀδ                           fixed at their random initial values
                                       (Lillicrap et al. 2016)
 urfb    Rᵀδ                           receive exactly W's increment, ΔR = ΔW
                                       (Zipser & Rumelhart 1990; Amit 2019)
+dfa     none: each hidden layer       none: a fixed random matrix B_l projects
+sdfa    receives its signal straight  the output error e (dfa), its sign (sdfa)
+drtp    from the output               or the target (drtp) to layer l
+shallow none                          none: hidden layers are frozen
 ======  ============================  =========================================
+
+The last four (Frenkel et al. 2021) need the output error or the target at
+every hidden layer, so besides their layer-level part here (a layer sends no
+error down, which is what frees it from update locking) they train with their
+own training step, `urfbtf.direct.DirectFeedbackModel`.
 
 R is stored with W's shape and orientation, so R = W makes frfb and urfb exact
 backpropagation. Under urfb, R's gradient *is* W's gradient, so any optimizer that
@@ -50,6 +59,9 @@ class Rule:
         has_feedback: the error is sent down through separate feedback weights R.
         feedback_learns: R receives W's increment (is trainable, with W's gradient).
         summary: one line for help texts.
+        direct: for the direct feedback rules, the signal projected to the hidden
+            layers: "error" (dfa), "sign" (sdfa), "target" (drtp), "none"
+            (shallow: hidden layers do not learn); None for the other rules.
         model_class: None for rules that act only through gradients, which train
             with Keras' own `train_step` (and so with `model.fit`, any optimizer
             and any `tf.distribute` strategy). A rule that trains layer-local
@@ -63,6 +75,12 @@ class Rule:
     feedback_learns: bool
     summary: str
     model_class: type | None = None
+    direct: str | None = None
+
+    @property
+    def sends_error(self) -> bool:
+        """Whether a layer passes an error to the layer below (not for direct rules)."""
+        return self.direct is None
 
 
 RULES: dict[str, Rule] = {
@@ -71,6 +89,24 @@ RULES: dict[str, Rule] = {
         Rule("bp", False, False, "backpropagation: the error goes down through Wᵀ"),
         Rule("frfb", True, False, "fixed random feedback R (feedback alignment)"),
         Rule("urfb", True, True, "updated random feedback: R gets W's increment"),
+        Rule(
+            "dfa",
+            False,
+            False,
+            "direct feedback alignment: B_l e to each layer",
+            direct="error",
+        ),
+        Rule(
+            "sdfa", False, False, "sign-DFA: B_l sign(e) to each layer", direct="sign"
+        ),
+        Rule(
+            "drtp",
+            False,
+            False,
+            "direct random target projection: B_l y*",
+            direct="target",
+        ),
+        Rule("shallow", False, False, "only the output layer learns", direct="none"),
     )
 }
 
@@ -187,14 +223,41 @@ def with_feedback(
     return apply
 
 
+def local_only(
+    linear_map: LinearMap,
+) -> Callable[[tf.Tensor, tf.Tensor, tf.Tensor | None], tf.Tensor]:
+    """Returns f(x, kernel, feedback=None) whose backward pass gives the kernel
+    its Hebbian gradient and sends nothing to the layer below.
+
+    Frenkel et al. (2021): with direct feedback each layer's update needs only
+    its input, its output and the projected signal, not the layers above.
+    """
+
+    @tf.custom_gradient
+    def apply(x, kernel):
+        def grad(dh):
+            return None, linear_map.weight_grad(x, dh, kernel)
+
+        return linear_map.forward(x, kernel), grad
+
+    def local(x, kernel, feedback=None):
+        del feedback
+        return apply(x, kernel)
+
+    return local
+
+
 def linear_rule(
     rule: Rule, linear_map: LinearMap
 ) -> Callable[[tf.Tensor, tf.Tensor, tf.Tensor | None], tf.Tensor]:
     """Returns f(x, kernel, feedback) applying `linear_map` under `rule`.
 
     Backpropagation uses plain autodiff (feedback must be None); the random
-    feedback rules use `with_feedback`.
+    feedback rules use `with_feedback`; the direct rules keep only the weight
+    gradient (`local_only`).
     """
+    if not rule.sends_error:
+        return local_only(linear_map)
     if not rule.has_feedback:
 
         def backprop(x, kernel, feedback=None):

@@ -17,9 +17,9 @@ import sys
 from pathlib import Path
 
 import keras
-from absl import logging
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
 import urfbtf
 from urfbtf import (
@@ -34,6 +34,7 @@ from urfbtf import (
     rules,
 )
 from urfbtf.config import RESUMABLE_CHANGES, Config
+from urfbtf.direct import DirectFeedbackModel
 from urfbtf.errors import UsageError
 from urfbtf.evaluation import Evaluator
 from urfbtf.metrics import ErrorRate
@@ -61,9 +62,10 @@ def make_deterministic() -> None:
         tf.config.threading.set_inter_op_parallelism_threads(1)
     except RuntimeError:
         logging.warning(
-            "TensorFlow was already running, so ops may still run concurrently and "
-            "runs may differ in their last bits; call urfbtf.train.make_deterministic() "
-            "before any TensorFlow op for bitwise reproducible runs."
+            "TensorFlow was already running, so ops may still run concurrently "
+            "and runs may differ in their last bits; call "
+            "urfbtf.train.make_deterministic() before any TensorFlow op for "
+            "bitwise reproducible runs."
         )
 
 
@@ -75,8 +77,9 @@ def make_optimizer(config: Config) -> keras.optimizers.Optimizer:
     return keras.optimizers.Adam(config.lr)
 
 
-def build_model(config: Config, image_shape, num_classes: int,
-                phase: protocol.Phase | None = None) -> keras.Model:
+def build_model(
+    config: Config, image_shape, num_classes: int, phase: protocol.Phase | None = None
+) -> keras.Model:
     """The compiled model of `config` in protocol phase `phase` (default: the
     first); call it inside the strategy's scope."""
     phase = phase or protocol.schedule(config)[0]
@@ -92,7 +95,13 @@ def build_model(config: Config, image_shape, num_classes: int,
         model_class=rule.model_class or keras.Model,
         untie=phase.untie,
         untied_impl=config.untied_impl,
+        activation=config.activation,
+        dropout=config.dropout,
+        kernel_initializer="zeros" if config.zero_init else config.kernel_init,
+        freeze_conv=config.freeze_conv,
     )
+    if isinstance(model, DirectFeedbackModel):
+        model.output_signal = config.direct_output
     for name in phase.freeze:
         model.get_layer(name).trainable = False
     model.compile(
@@ -143,7 +152,7 @@ def run(config: Config, model_dir=None, *, strategy=None, verbose="auto", log=pr
 
     model = None
     phases = protocol.schedule(config)
-    for phase in phases[saved.phase if saved else 0:]:
+    for phase in phases[saved.phase if saved else 0 :]:
         # Seeded per phase, so that a redrawn layer gets the same weights whether
         # the run crossed the boundary in one go or resumed at it.
         keras.utils.set_random_seed(config.seed + phase.index)
@@ -158,7 +167,9 @@ def run(config: Config, model_dir=None, *, strategy=None, verbose="auto", log=pr
                     protocol.transfer(model, new, phase.redraw)
         model = new
         if start < phase.end_epoch:
-            _fit(model, config, phase, splits, model_dir, start, strategy, verbose, chief)
+            _fit(
+                model, config, phase, splits, model_dir, start, strategy, verbose, chief
+            )
     if chief:
         _save_model(model, model_dir / "model.keras")
 
@@ -176,8 +187,9 @@ def run(config: Config, model_dir=None, *, strategy=None, verbose="auto", log=pr
     return summary
 
 
-def _fit(model, config, phase, splits, model_dir, start_epoch, strategy, verbose,
-         chief):
+def _fit(
+    model, config, phase, splits, model_dir, start_epoch, strategy, verbose, chief
+):
     steps = data.steps_per_epoch(len(splits.train_labels), phase.batch_size)
     train = data.train_dataset(
         splits.train_images,
@@ -197,24 +209,37 @@ def _fit(model, config, phase, splits, model_dir, start_epoch, strategy, verbose
     )
     evaluate = Evaluator(model, model.loss, strategy, config.jit_compile)
     record = recorder.RunRecorder(
-        model_dir, evaluate, val, test, steps * phase.batch_size, write=chief,
+        model_dir,
+        evaluate,
+        val,
+        test,
+        steps * phase.batch_size,
+        write=chief,
         phase=phase.index,
     )
     if verbose == "auto":
         verbose = 1 if sys.stdout.isatty() else 2
     if not chief:
         verbose = 0  # One progress report per cluster.
-    schedule = dict(epochs=phase.end_epoch, initial_epoch=start_epoch,
-                    steps_per_epoch=steps)
+    schedule = dict(
+        epochs=phase.end_epoch, initial_epoch=start_epoch, steps_per_epoch=steps
+    )
     with strategy.scope():
         if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-            own_loop.fit(model, train, strategy=strategy, callbacks=[record],
-                         steps_per_execution=config.steps_per_execution,
-                         verbose=verbose, **schedule)
+            own_loop.fit(
+                model,
+                train,
+                strategy=strategy,
+                callbacks=[record],
+                steps_per_execution=config.steps_per_execution,
+                verbose=verbose,
+                **schedule,
+            )
         else:
             # The stream is already shuffled, per epoch, by (seed, epoch).
-            model.fit(train, shuffle=False, callbacks=[record], verbose=verbose,
-                      **schedule)
+            model.fit(
+                train, shuffle=False, callbacks=[record], verbose=verbose, **schedule
+            )
 
 
 def _check_batch_sizes(config: Config, strategy) -> None:
@@ -224,8 +249,8 @@ def _check_batch_sizes(config: Config, strategy) -> None:
         if value is not None and value % replicas:
             raise UsageError(
                 f"{name}={value} does not split evenly over the {replicas} replicas "
-                f"of strategy {config.strategy!r}; use a multiple of {replicas} "
-                f"(it is the global batch, e.g. {value - value % replicas or replicas})."
+                f"of strategy {config.strategy!r}; use a multiple of {replicas} (it "
+                f"is the global batch, e.g. {value - value % replicas or replicas})."
             )
 
 
@@ -237,8 +262,8 @@ def _check_compilable(model, config: Config, strategy) -> None:
     if blocked:
         reason = "--jit_compile" if config.jit_compile else "a TPU (always compiled)"
         raise UsageError(
-            f"Layers {', '.join(blocked)} cannot be compiled by XLA (tf.sparse ops have "
-            f"no XLA kernel), which {reason} needs. Use their XLA form instead: "
+            f"Layers {', '.join(blocked)} cannot be compiled by XLA (tf.sparse ops "
+            f"have no XLA kernel), which {reason} needs. Use their XLA form instead: "
             "implementation='dense' (--untied_impl=dense), or run without "
             "--jit_compile on a CPU or GPU."
         )
@@ -277,7 +302,9 @@ def _write_config(config: Config, model_dir: Path) -> None:
     model_dir.mkdir(parents=True, exist_ok=True)
     path = model_dir / "config.json"
     temporary = path.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps({**config.to_dict(), "versions": _versions()}, indent=2))
+    temporary.write_text(
+        json.dumps({**config.to_dict(), "versions": _versions()}, indent=2)
+    )
     os.replace(temporary, path)
 
 

@@ -14,6 +14,7 @@ Use them in any Keras model, with any optimizer and `model.fit`:
     ])
 """
 
+from urfbtf.layers.direct_feedback import DirectFeedback
 from urfbtf.layers.dropout import Dropout
 from urfbtf.layers.feedback_conv2d import FeedbackConv2D
 from urfbtf.layers.feedback_dense import FeedbackDense
@@ -23,6 +24,7 @@ from urfbtf.layers.untied_conv2d import UntiedConv2D
 
 __all__ = [
     "BernoulliMask",
+    "DirectFeedback",
     "Dropout",
     "FeedbackConv2D",
     "FeedbackDense",

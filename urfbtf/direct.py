@@ -1,0 +1,127 @@
+"""The training step of the direct feedback rules: DFA, sDFA, DRTP and shallow.
+
+Frenkel et al. (2021), Fig. 1C-D and Algorithm 1. Every hidden layer l learns
+from a signal projected straight from the output by a fixed random matrix B_l
+(a `urfbtf.layers.DirectFeedback` on its output):
+
+* dfa (Nøkland 2016): the output error e = ∂loss/∂(network output);
+* sdfa: sign(e);
+* drtp: the one-hot target y*. The paper's error is y* - y, whose sign,
+  shifted and rescaled, is y*; in the convention of e here (the loss gradient)
+  that is -y*, so the hidden update is +η (B_lᵀ y*) ⊙ f'(z) x, as in the paper;
+* shallow: hidden layers are frozen; only the output layer learns.
+
+The hidden layers' weight gradient is then (B_lᵀ s) ⊙ f'(z_l) times the layer's
+input, and no layer passes an error down (`urfbtf.rules.local_only`), so a
+layer's update needs only its own input and output and the signal: no update
+locking. The sign and target signals are divided by the batch size, as the error
+of a batch-mean loss already is. The output layer learns with its true local
+gradient (its own error e) unless `output_signal` is "direct", in which case its
+error is replaced by the signal too (for dfa that is the same thing).
+
+The step is computed as the gradient of the loss (which reaches only the output
+layer) plus Σ_l <h_l, stop_gradient(B_lᵀ s)> (which reaches each hidden layer
+through its own activation only); `direct_gradients` returns it for the probes.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from urfbtf.layers.direct_feedback import DirectFeedback
+from urfbtf.layers.feedback_layer import FeedbackLayer
+
+OUTPUT_SIGNALS = ("error", "direct")
+
+
+def direct_signal(kind: str, error: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+    """The signal projected to the hidden layers, per example [batch, classes].
+
+    Args:
+        kind: "error" (dfa), "sign" (sdfa), "target" (drtp) or "none" (shallow).
+        error: ∂loss/∂(network output) for a batch-mean loss.
+        labels: integer class labels [batch].
+    """
+    if kind == "error":
+        return error
+    # The global batch: a batch-mean loss under tf.distribute is also divided by
+    # the number of replicas.
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    batch = tf.cast(tf.shape(error)[0] * replicas, error.dtype)
+    if kind == "sign":
+        return tf.sign(error) / batch
+    if kind == "target":
+        target = tf.one_hot(
+            tf.reshape(tf.cast(labels, tf.int32), [-1]),
+            tf.shape(error)[-1],
+            dtype=error.dtype,
+        )
+        return -target / batch
+    return tf.zeros_like(error)
+
+
+@keras.saving.register_keras_serializable(package="urfbtf")
+class DirectFeedbackModel(keras.Model):
+    """A functional model trained by the direct rule of its layers.
+
+    Build it from the same inputs and outputs as any functional model, with a
+    `DirectFeedback` layer on the output of every hidden layer that learns (the
+    nets of `urfbtf.nets` insert them for the direct rules).
+
+    Attributes:
+        output_signal: "error" (default): the output layer learns with its true
+            local gradient, as in the DRTP code; "direct": with the signal.
+    """
+
+    output_signal = "error"
+
+    def _parts(self):
+        """The taps, the rule and a model exposing the outputs of every tap."""
+        if not hasattr(self, "_tapped"):
+            taps = [x for x in self.layers if isinstance(x, DirectFeedback)]
+            learners = [x for x in self.layers if isinstance(x, FeedbackLayer)]
+            rule = learners[0].rule if learners else None
+            inputs = self.inputs[0] if len(self.inputs) == 1 else self.inputs
+            # Not an attribute Keras tracks: it only re-exposes this model's graph.
+            object.__setattr__(
+                self,
+                "_tapped",
+                keras.Model(inputs, [self.outputs[0], *[t.output for t in taps]]),
+            )
+            object.__setattr__(self, "_taps", taps)
+            object.__setattr__(self, "_rule", rule)
+        return self._taps, self._rule, self._tapped
+
+    def direct_gradients(self, x, y, training: bool = True):
+        """(gradients of the trainable weights, loss, outputs) for one batch."""
+        taps, rule, tapped = self._parts()
+        with tf.GradientTape() as tape:
+            outputs, *hidden = tf.nest.flatten(tapped(x, training=training))
+            with tf.GradientTape() as error_tape:
+                error_tape.watch(outputs)
+                loss = self.compute_loss(x=x, y=y, y_pred=outputs)
+            error = tf.stop_gradient(error_tape.gradient(loss, outputs))
+            signal = tf.stop_gradient(direct_signal(rule.direct, error, y))
+            objective = loss
+            if self.output_signal == "direct":
+                objective = tf.reduce_sum(outputs * signal)
+            for tap, h in zip(taps, hidden, strict=True):
+                objective += tf.reduce_sum(h * tf.stop_gradient(tap.project(signal, h)))
+        gradients = tape.gradient(objective, self.trainable_weights)
+        return gradients, loss, outputs
+
+    def train_step(self, data):
+        x, y = data[0], data[1]
+        gradients, loss, outputs = self.direct_gradients(x, y)
+        self.optimizer.apply_gradients(
+            zip(gradients, self.trainable_weights, strict=True)
+        )
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        for metric in self.metrics:
+            if metric.name == "loss":
+                # compute_loss divides by the replicas, whose gradients are summed.
+                metric.update_state(loss * replicas)
+            else:
+                metric.update_state(y, outputs)
+        return {metric.name: metric.result() for metric in self.metrics}

@@ -1,0 +1,61 @@
+"""The fixed random projection from the output to one hidden layer (DFA, DRTP).
+
+Frenkel et al. (2021), Fig. 1C-D: with direct feedback each hidden layer l gets
+its learning signal straight from the output through a fixed random matrix B_l
+(drawn He uniform, as in the DRTP paper). This layer sits on a hidden layer's
+output, passes it on unchanged and holds B_l; `urfbtf.direct.DirectFeedbackModel`
+uses it to project the output error, its sign or the target onto that layer.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import tensorflow as tf
+
+
+@keras.saving.register_keras_serializable(package="urfbtf")
+class DirectFeedback(keras.layers.Layer):
+    """Identity on its input; holds B_l of shape [num_classes, units].
+
+    Args:
+        num_classes: size of the output (of the signal projected).
+        projection_initializer: initializer of B_l (He uniform: limit
+            sqrt(6 / num_classes)).
+        **kwargs: standard `keras.layers.Layer` arguments.
+    """
+
+    def __init__(self, num_classes: int, projection_initializer="he_uniform", **kwargs):
+        super().__init__(**kwargs)
+        self.num_classes = int(num_classes)
+        self.projection_initializer = keras.initializers.get(projection_initializer)
+
+    def build(self, input_shape):
+        units = math.prod(input_shape[1:])
+        self.projection = self.add_weight(
+            name="projection",
+            shape=(self.num_classes, units),
+            initializer=self.projection_initializer,
+            trainable=False,
+        )
+
+    def call(self, inputs):
+        return inputs
+
+    def project(self, signal: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
+        """signal [batch, num_classes] @ B_l, shaped like the layer's output."""
+        projected = tf.matmul(signal, tf.cast(self.projection, signal.dtype))
+        return tf.reshape(projected, tf.shape(like))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "num_classes": self.num_classes,
+            "projection_initializer": keras.initializers.serialize(
+                self.projection_initializer
+            ),
+        }
