@@ -223,7 +223,7 @@ def train_dataset(
             f"first_epoch={first_epoch} must be between 0 and epochs={epochs}."
         )
     steps = num_examples // batch_size
-    images = tf.convert_to_tensor(images, tf.uint8)
+    images = tf.convert_to_tensor(images)
     labels = tf.convert_to_tensor(labels, tf.int64)
     seed = tf.constant(seed, tf.int64)
 
@@ -270,14 +270,14 @@ def eval_dataset(
     padding = -count % batch_size
     real = tf.data.Dataset.from_tensor_slices(
         (
-            tf.convert_to_tensor(images, tf.uint8),
+            tf.convert_to_tensor(images),
             tf.convert_to_tensor(labels, tf.int64),
             tf.ones([count], tf.float32),
         )
     )
     blank = tf.data.Dataset.from_tensor_slices(
         (
-            tf.zeros([padding, *images.shape[1:]], tf.uint8),
+            tf.zeros([padding, *images.shape[1:]], tf.as_dtype(images.dtype)),
             tf.zeros([padding], tf.int64),
             tf.zeros([padding], tf.float32),
         )
@@ -290,7 +290,15 @@ def eval_dataset(
 
 
 def _scale(images: tf.Tensor) -> tf.Tensor:
-    return tf.cast(images, tf.float32) / 255.0
+    # Pixels are stored as uint8; other inputs (synthetic features) as they are.
+    if images.dtype == tf.uint8:
+        return tf.cast(images, tf.float32) / 255.0
+    return tf.cast(images, tf.float32)
+
+
+def scaled(images: np.ndarray) -> np.ndarray:
+    """Images as the pipelines feed them to a model: float32, pixels in [0, 1]."""
+    return _scale(tf.convert_to_tensor(images)).numpy()
 
 
 def _check_batch_size(batch_size: int) -> None:

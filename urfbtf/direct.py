@@ -93,21 +93,36 @@ class DirectFeedbackModel(keras.Model):
             object.__setattr__(self, "_rule", rule)
         return self._taps, self._rule, self._tapped
 
+    def direct_objective(self, outputs, hidden, y):
+        """(objective, loss): the objective's gradient is the rule's update.
+
+        Call it inside a `tf.GradientTape` that recorded the forward pass giving
+        `outputs` and the taps' outputs `hidden`.
+        """
+        taps, rule, _ = self._parts()
+        with tf.GradientTape() as error_tape:
+            error_tape.watch(outputs)
+            loss = self.compute_loss(y=y, y_pred=outputs)
+        error = tf.stop_gradient(error_tape.gradient(loss, outputs))
+        signal = tf.stop_gradient(direct_signal(rule.direct, error, y))
+        objective = loss
+        if self.output_signal == "direct":
+            objective = tf.reduce_sum(outputs * signal)
+        for tap, h in zip(taps, hidden, strict=True):
+            objective += tf.reduce_sum(h * tf.stop_gradient(tap.project(signal, h)))
+        return objective, loss
+
+    def tap_outputs(self, x, training: bool = False):
+        """(outputs, [output of every DirectFeedback layer])."""
+        _, _, tapped = self._parts()
+        outputs, *hidden = tf.nest.flatten(tapped(x, training=training))
+        return outputs, hidden
+
     def direct_gradients(self, x, y, training: bool = True):
         """(gradients of the trainable weights, loss, outputs) for one batch."""
-        taps, rule, tapped = self._parts()
         with tf.GradientTape() as tape:
-            outputs, *hidden = tf.nest.flatten(tapped(x, training=training))
-            with tf.GradientTape() as error_tape:
-                error_tape.watch(outputs)
-                loss = self.compute_loss(x=x, y=y, y_pred=outputs)
-            error = tf.stop_gradient(error_tape.gradient(loss, outputs))
-            signal = tf.stop_gradient(direct_signal(rule.direct, error, y))
-            objective = loss
-            if self.output_signal == "direct":
-                objective = tf.reduce_sum(outputs * signal)
-            for tap, h in zip(taps, hidden, strict=True):
-                objective += tf.reduce_sum(h * tf.stop_gradient(tap.project(signal, h)))
+            outputs, hidden = self.tap_outputs(x, training=training)
+            objective, loss = self.direct_objective(outputs, hidden, y)
         gradients = tape.gradient(objective, self.trainable_weights)
         return gradients, loss, outputs
 

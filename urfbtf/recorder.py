@@ -25,6 +25,7 @@ import tensorflow as tf
 from urfbtf import alignment, checkpoint
 
 METRICS_FILE = "metrics.jsonl"
+PROBES_FILE = "probes.jsonl"
 
 
 class RunRecorder(keras.callbacks.Callback):
@@ -38,6 +39,12 @@ class RunRecorder(keras.callbacks.Callback):
         examples_per_epoch: training examples seen in one epoch.
         write: whether this process writes files (the chief).
         phase: the protocol phase (`urfbtf.protocol`), 0 for one-phase runs.
+        probe: (x, y) -> {name: value}, an `urfbtf.probes.Prober` bound to a
+            fixed probe batch, run every `probe_every` training steps; each run
+            is a line of probes.jsonl and TensorBoard scalars at that step, and
+            the epoch's last one joins its metrics line. Its time is not
+            counted as training time.
+        probe_every: training steps between probes (0: no probes).
     """
 
     def __init__(
@@ -49,6 +56,8 @@ class RunRecorder(keras.callbacks.Callback):
         examples_per_epoch: int,
         write: bool = True,
         phase: int = 0,
+        probe=None,
+        probe_every: int = 0,
     ):
         super().__init__()
         self.model_dir = Path(model_dir)
@@ -58,7 +67,10 @@ class RunRecorder(keras.callbacks.Callback):
         self.examples_per_epoch = examples_per_epoch
         self.write = write
         self.phase = phase
+        self.probe = probe
+        self.probe_every = probe_every
         self._writer = None
+        self._last_probe = {}
 
     def on_train_begin(self, logs=None):
         if self.write:
@@ -67,14 +79,37 @@ class RunRecorder(keras.callbacks.Callback):
             )
 
     def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
         self._epoch_start = self._train_end = time.perf_counter()
+        self._probe_seconds = 0.0
+        self._step = int(self.model.optimizer.iterations)
 
     def on_train_batch_end(self, batch, logs=None):
         self._train_end = time.perf_counter()
+        if not self.probe_every:
+            return
+        previous, self._step = self._step, int(self.model.optimizer.iterations)
+        if self._step // self.probe_every > previous // self.probe_every:
+            self._record_probe()
+        self._probe_seconds += time.perf_counter() - self._train_end
+
+    def _record_probe(self) -> None:
+        stats = {key: _jsonable(value) for key, value in self.probe().items()}
+        self._last_probe = stats
+        if not self.write:
+            return
+        _append_line(
+            self.model_dir / PROBES_FILE,
+            {"step": self._step, "epoch": self._epoch + 1, **stats},
+        )
+        with self._writer.as_default(step=self._step):
+            for key, value in stats.items():
+                if value is not None:
+                    tf.summary.scalar(f"probe/{key}", value)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
-        train_seconds = self._train_end - self._epoch_start
+        train_seconds = self._train_end - self._epoch_start - self._probe_seconds
         val = self.evaluate(self.val_data) if self.val_data is not None else {}
         test = self.evaluate(self.test_data)
         record = {
@@ -91,6 +126,7 @@ class RunRecorder(keras.callbacks.Callback):
             "peak_rss_mb": peak_rss_mb(),
             **alignment.feedback_alignment(self.model),
             **alignment.untied_similarity(self.model),
+            **{k: v for k, v in self._last_probe.items() if not k.startswith("wr_")},
         }
         record = {key: _jsonable(value) for key, value in record.items()}
         record["epoch"] = epoch + 1
@@ -146,10 +182,10 @@ def _append_line(path: Path, record: dict) -> None:
         os.fsync(f.fileno())
 
 
-def read_metrics(model_dir) -> list[dict]:
-    """The parseable lines of model_dir/metrics.jsonl (a line cut short by a kill
-    is skipped)."""
-    path = Path(model_dir) / METRICS_FILE
+def read_metrics(model_dir, name: str = METRICS_FILE) -> list[dict]:
+    """The parseable lines of model_dir/metrics.jsonl (or of another record file
+    such as probes.jsonl); a line cut short by a kill is skipped."""
+    path = Path(model_dir) / name
     if not path.exists():
         return []
     records = []
@@ -162,11 +198,15 @@ def read_metrics(model_dir) -> list[dict]:
 
 
 def truncate_metrics(model_dir, last_epoch: int) -> None:
-    """Keeps only the records of epochs <= last_epoch (those the checkpoint holds)."""
-    path = Path(model_dir) / METRICS_FILE
-    if not path.exists():
-        return
-    kept = [r for r in read_metrics(model_dir) if r.get("epoch", 0) <= last_epoch]
-    temporary = path.with_suffix(".jsonl.tmp")
-    temporary.write_text("".join(json.dumps(r) + "\n" for r in kept))
-    os.replace(temporary, path)
+    """Keeps only the records of epochs <= last_epoch (those the checkpoint
+    holds), in metrics.jsonl and probes.jsonl."""
+    for name in (METRICS_FILE, PROBES_FILE):
+        path = Path(model_dir) / name
+        if not path.exists():
+            continue
+        kept = [
+            r for r in read_metrics(model_dir, name) if r.get("epoch", 0) <= last_epoch
+        ]
+        temporary = path.with_suffix(".jsonl.tmp")
+        temporary.write_text("".join(json.dumps(r) + "\n" for r in kept))
+        os.replace(temporary, path)

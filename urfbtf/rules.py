@@ -42,7 +42,9 @@ weights into tensors before calling them.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import threading
 from collections.abc import Callable
 
 import tensorflow as tf
@@ -115,6 +117,30 @@ def register(rule: Rule) -> Rule:
     """Adds `rule` to `RULES` (so that `--rule` and the layers accept its name)."""
     RULES[rule.name] = rule
     return rule
+
+
+_FORCED = threading.local()
+
+
+@contextlib.contextmanager
+def exact_backprop():
+    """Within this context every urfbtf layer computes exact backpropagation,
+    whatever its rule: the reference the alignment probes compare rules with.
+
+    It acts when a layer is called (eagerly) or traced, not inside functions
+    traced before.
+    """
+    previous = getattr(_FORCED, "active", False)
+    _FORCED.active = True
+    try:
+        yield
+    finally:
+        _FORCED.active = previous
+
+
+def backprop_forced() -> bool:
+    """Whether `exact_backprop` is active."""
+    return getattr(_FORCED, "active", False)
 
 
 def get_rule(name: str | Rule) -> Rule:

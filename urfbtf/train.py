@@ -29,6 +29,7 @@ from urfbtf import (
     losses,
     nets,
     own_loop,
+    probes,
     protocol,
     recorder,
     rules,
@@ -38,6 +39,9 @@ from urfbtf.direct import DirectFeedbackModel
 from urfbtf.errors import UsageError
 from urfbtf.evaluation import Evaluator
 from urfbtf.metrics import ErrorRate
+
+# Examples in the fixed batch of the alignment probes.
+PROBE_EXAMPLES = 256
 
 
 def default_model_dir(config: Config) -> Path:
@@ -208,6 +212,17 @@ def _fit(
         splits.test_images, splits.test_labels, batch_size=config.eval_batch_size
     )
     evaluate = Evaluator(model, model.loss, strategy, config.jit_compile)
+    probe = None
+    if config.probe_every:
+        images, labels = (
+            (splits.val_images, splits.val_labels)
+            if len(splits.val_labels)
+            else (splits.train_images, splits.train_labels)
+        )
+        # A fixed probe batch: the first examples of the validation set.
+        x, y = data.scaled(images[:PROBE_EXAMPLES]), labels[:PROBE_EXAMPLES]
+        prober = probes.Prober(model)
+        probe = lambda: prober(x, y)  # noqa: E731
     record = recorder.RunRecorder(
         model_dir,
         evaluate,
@@ -216,6 +231,8 @@ def _fit(
         steps * phase.batch_size,
         write=chief,
         phase=phase.index,
+        probe=probe,
+        probe_every=config.probe_every,
     )
     if verbose == "auto":
         verbose = 1 if sys.stdout.isatty() else 2

@@ -122,7 +122,9 @@ class FeedbackLayer(keras.layers.Layer):
 
     def build(self, input_shape):
         shape = self.kernel_shape(input_shape)
-        self._apply = rules.linear_rule(self.rule, self.linear_map(input_shape))
+        linear_map = self.linear_map(input_shape)
+        self._apply = rules.linear_rule(self.rule, linear_map)
+        self._apply_backprop = rules.linear_rule(rules.RULES["bp"], linear_map)
         self.kernel_mask = self._add_mask("kernel_mask", shape, self.seed)
         self.kernel = self.add_weight(
             name="kernel",
@@ -177,10 +179,13 @@ class FeedbackLayer(keras.layers.Layer):
     def apply_linear(self, inputs):
         """W ⊛ inputs (+ bias), with the backward pass of this layer's rule."""
         kernel = self._read(self.kernel, self.kernel_mask)
-        feedback = None
-        if self.feedback is not None:
-            feedback = self._read(self.feedback, self.feedback_mask)
-        outputs = self._apply(inputs, kernel, feedback)
+        if rules.backprop_forced():
+            outputs = self._apply_backprop(inputs, kernel, None)
+        else:
+            feedback = None
+            if self.feedback is not None:
+                feedback = self._read(self.feedback, self.feedback_mask)
+            outputs = self._apply(inputs, kernel, feedback)
         if self.bias is not None:
             outputs = outputs + tf.cast(self.bias, self.compute_dtype)
         return outputs
