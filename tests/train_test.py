@@ -190,3 +190,33 @@ def test_a_rule_can_bring_its_own_training_step(tmp_path):
         after["conv1/kernel"], before.get_layer("conv1").kernel
     )
     assert np.abs(after["output/kernel"] - before.get_layer("output").kernel).max() > 0
+
+
+def test_trials_run_one_seed_each_and_summarise_the_last_epochs(tmp_path):
+    lines = []
+    config = Config(epochs=2, train_examples=200, val_examples=100, **QUICK)
+    summary = train.run_trials(config, 2, tmp_path, verbose=0, log=lines.append)
+    seeds = [
+        json.loads((tmp_path / f"trial-{k}" / "config.json").read_text())["seed"]
+        for k in range(2)
+    ]
+    assert seeds == [0, 1]
+    for k, score in enumerate(summary["test_errors"]):
+        records = _records(tmp_path / f"trial-{k}")
+        assert score == pytest.approx(np.mean([r["test_error"] for r in records]))
+    assert summary["mean_test_error"] == pytest.approx(np.mean(summary["test_errors"]))
+    assert summary["std_test_error"] == pytest.approx(np.std(summary["test_errors"]))
+    assert json.loads((tmp_path / "trials.json").read_text()) == summary
+    assert "2 trials" in lines[-1] and "±" in lines[-1]
+
+
+@pytest.mark.parametrize(
+    "rule,zero", [("drtp", True), ("frfb", True), ("bp", False), ("shallow", False)]
+)
+def test_zero_init_starts_the_feedback_alignment_family_at_zero(rule, zero):
+    config = Config(
+        net="fc2_500", rule=rule, zero_init=True, activation="tanh", loss="bce", **QUICK
+    )
+    model = train.build_model(config, (32, 32, 3), 10)
+    kernel = model.get_layer("dense1").kernel.numpy()
+    assert np.all(kernel == 0) == zero

@@ -55,8 +55,10 @@ def untied(config: dict) -> str:
     return layers.replace(",", " ") + (f" after epoch {after}" if after else "")
 
 
-def table(run_dirs: list[Path], brief: bool = False) -> str:
+def table(run_dirs: list[Path], brief: bool = False, angles: bool = False) -> str:
     runs = [read_run(d) for d in run_dirs]
+    if angles:
+        return angle_table(runs)
     layers = []
     for _, records in runs:
         for key in records[-1]:
@@ -106,6 +108,33 @@ def table(run_dirs: list[Path], brief: bool = False) -> str:
     return "\n".join(rows)
 
 
+def angle_table(runs) -> str:
+    """Test error and, per layer, the last update angle to backprop (degrees)."""
+    layers = []
+    for _, records in runs:
+        for key in records[-1]:
+            if key.startswith("update_angle/") and key[13:] not in layers:
+                layers.append(key[13:])
+    header = ["net", "rule", "epochs", "train err %", "test err %"]
+    header += [f"update angle {layer} (°)" for layer in layers] + ["s/epoch"]
+    rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for config, records in runs:
+        last = records[-1]
+        cells = [
+            config["net"],
+            config["rule"],
+            str(last["epoch"]),
+            percent(last["train_error"]),
+            percent(last["test_error"]),
+        ]
+        for layer in layers:
+            angle = last.get(f"update_angle/{layer}")
+            cells.append("–" if angle is None else f"{angle:.0f}")
+        cells.append(f"{statistics.median(r['epoch_seconds'] for r in records):.0f}")
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dirs", nargs="+", type=Path)
@@ -114,9 +143,14 @@ def main() -> int:
         action="store_true",
         help="no W-R column per layer; the mean untied similarity",
     )
+    parser.add_argument(
+        "--angles",
+        action="store_true",
+        help="the rules' update angles to backprop per layer",
+    )
     args = parser.parse_args()
     try:
-        print(table(args.run_dirs, args.brief))
+        print(table(args.run_dirs, args.brief, args.angles))
     except (OSError, ValueError, KeyError) as error:
         print(f"summarize_runs: {error}", file=sys.stderr)
         return 2

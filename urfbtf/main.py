@@ -249,7 +249,12 @@ def main(argv: list[str]) -> None:
         probe_every=_PROBE_EVERY.value,
     )
     try:
-        train.run(config, _MODEL_DIR.value)
+        if _TRIALS.value < 1:
+            raise UsageError(f"trials={_TRIALS.value} must be 1 or more.")
+        if _TRIALS.value > 1:
+            train.run_trials(config, _TRIALS.value, _MODEL_DIR.value)
+        else:
+            train.run(config, _MODEL_DIR.value)
     except UrfbtfError as error:
         _fail(error)
 

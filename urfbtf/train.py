@@ -11,6 +11,7 @@ masks, dropout, the order of examples) is either seeded or restored.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -101,7 +102,7 @@ def build_model(
         untied_impl=config.untied_impl,
         activation=config.activation,
         dropout=config.dropout,
-        kernel_initializer="zeros" if config.zero_init else config.kernel_init,
+        kernel_initializer=_kernel_initializer(config, rule),
         freeze_conv=config.freeze_conv,
     )
     if isinstance(model, DirectFeedbackModel):
@@ -257,6 +258,53 @@ def _fit(
             model.fit(
                 train, shuffle=False, callbacks=[record], verbose=verbose, **schedule
             )
+
+
+def _kernel_initializer(config: Config, rule: rules.Rule) -> str:
+    """Forward weights start at 0 under --zero_init for the rules that can leave
+    it (Frenkel et al. zero-initialise their feedback-alignment family); bp and
+    shallow cannot, so they keep `kernel_init`."""
+    if config.zero_init and rule.name not in ("bp", "shallow"):
+        return "zeros"
+    return config.kernel_init
+
+
+# Epochs at the end of a run whose test errors are averaged in a trial's score,
+# as Frenkel et al. (2021) report their tables.
+LAST_EPOCHS = 10
+
+
+def run_trials(config: Config, trials: int, model_dir=None, **run_args) -> dict:
+    """Runs `trials` seeds (seed, seed+1, ...) and summarises their test errors.
+
+    Each trial is an ordinary run in model_dir/trial-K (resumable on its own);
+    its score is its test error averaged over its last `LAST_EPOCHS` epochs.
+    The summary (scores, mean, standard deviation) is also written to
+    model_dir/trials.json.
+    """
+    base = Path(model_dir) if model_dir is not None else default_model_dir(config)
+    log = run_args.pop("log", print)
+    scores = []
+    for k in range(trials):
+        trial = dataclasses.replace(config, seed=config.seed + k)
+        run(trial, base / f"trial-{k}", log=log, **run_args)
+        records = recorder.read_metrics(base / f"trial-{k}")[-LAST_EPOCHS:]
+        scores.append(float(np.mean([r["test_error"] for r in records])))
+    summary = {
+        "trials": trials,
+        "last_epochs": LAST_EPOCHS,
+        "test_errors": scores,
+        "mean_test_error": float(np.mean(scores)),
+        "std_test_error": float(np.std(scores)),
+    }
+    base.mkdir(parents=True, exist_ok=True)
+    (base / "trials.json").write_text(json.dumps(summary, indent=2))
+    log(
+        f"urfbtf: {trials} trials of {config.net} {config.rule}: test error over the "
+        f"last {LAST_EPOCHS} epochs {summary['mean_test_error']:.4f} ± "
+        f"{summary['std_test_error']:.4f}, model_dir {base}"
+    )
+    return summary
 
 
 def _check_batch_sizes(config: Config, strategy) -> None:

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# README's MNIST table: the FC2 net (2 x 500 tanh) of Frenkel et al. (2021) under
+# every rule, EPOCHS epochs (default 10) on MNIST from local TFRecords, with the
+# update angles to backprop per layer at the end of training.
+#   tools/mnist_fc2_table.sh [DATA_DIR] [EPOCHS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+data_dir="${1:-../shared/data/mnist}"
+epochs="${2:-10}"
+out=runs/mnist_fc2
+rules=(bp frfb urfb dfa sdfa drtp shallow)
+for rule in "${rules[@]}"; do
+  ./run.sh --flagfile=flags/mnist_fc2.cfg --rule="$rule" --data_dir="$data_dir" \
+    --epochs="$epochs" --model_dir="$out/$rule"
+done
+.venv/bin/python tools/summarize_runs.py --angles "${rules[@]/#/$out/}"
+.venv/bin/python tools/plot_alignment.py "${rules[@]/#/$out/}" --smooth 0.5 \
+  --out tools/figures/mnist_fc2_alignment.png
