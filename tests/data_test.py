@@ -439,3 +439,24 @@ def test_eval_stream_keeps_order_and_pads_the_last_batch_with_zero_weights():
     np.testing.assert_array_equal(index[:10], np.arange(10))
     labels_seen = np.concatenate([y.numpy() for _, y, _ in batches])
     np.testing.assert_array_equal(labels_seen[:10], np.arange(10) % 7)
+
+
+def test_synthetic_classification_is_a_dataset_of_features():
+    splits = data.load_splits("synthetic_classification", val_examples=1000)
+    assert splits.train_images.shape == (24_000, 256)
+    assert splits.test_images.shape == (5_000, 256)
+    assert splits.train_images.dtype == np.float32 and splits.num_classes == 10
+    batch, _ = next(
+        iter(
+            data.train_dataset(
+                splits.train_images,
+                splits.train_labels,
+                batch_size=8,
+                seed=0,
+                first_epoch=0,
+                epochs=1,
+            )
+        )
+    )
+    assert batch.dtype == tf.float32  # Features pass unscaled.
+    assert np.abs(batch.numpy()).max() > 1.0

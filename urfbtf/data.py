@@ -8,7 +8,9 @@ Three sources, chosen by `load_splits`:
   bytes), `image/format` and `image/class/label` (int64, 0-based), plus an optional
   `classes.json`;
 * `cifar10_sample`, 1000 training and 500 test CIFAR-10 images that ship inside the
-  package in the same TFRecord schema, so everything runs offline.
+  package in the same TFRecord schema, so everything runs offline;
+* `synthetic_classification`, the 256-feature task of Frenkel et al. (2021),
+  generated in memory by `urfbtf.synthetic` (features, not pixels).
 
 Images stay uint8 in memory; the tf.data pipelines scale them to float32 in [0, 1].
 The validation split is carved out of the training split with a fixed seed
@@ -27,6 +29,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from urfbtf import synthetic
 from urfbtf.errors import DataError, UsageError
 
 # The seed of the permutation that picks the validation examples. It is a constant,
@@ -34,6 +37,8 @@ from urfbtf.errors import DataError, UsageError
 VAL_SPLIT_SEED = 0
 
 SAMPLE_DATASET = "cifar10_sample"
+# Frenkel et al. (2021)'s synthetic classification task, generated in memory.
+SYNTHETIC_CLASSIFICATION = "synthetic_classification"
 SAMPLE_DIR = pathlib.Path(__file__).parent / "datasets" / SAMPLE_DATASET
 
 _DEFAULT_VAL_EXAMPLES = 5000
@@ -133,6 +138,9 @@ def load_splits(
         )
     elif dataset == SAMPLE_DATASET:
         train_x, train_y, test_x, test_y, num_classes = _read_local(dataset, SAMPLE_DIR)
+    elif dataset == SYNTHETIC_CLASSIFICATION:
+        train_x, train_y, test_x, test_y = synthetic.classification_splits()
+        num_classes = int(train_y.max()) + 1
     else:
         train_x, train_y, test_x, test_y, num_classes = _load_tfds(
             dataset, tfds_data_dir
