@@ -177,3 +177,41 @@ def test_direct_rules_train_a_net_with_fit(rule):
     model.compile(keras.optimizers.Adam(5e-3), losses.get_loss("bce"))
     history = model.fit(x, y, batch_size=16, epochs=8, verbose=0, shuffle=False)
     assert history.history["loss"][-1] < 0.8 * history.history["loss"][0]
+
+
+REGRESSION = dict(
+    net="fc2_100",
+    dataset="synthetic_regression",
+    loss="mse",
+    output_activation="tanh",
+    activation="tanh",
+    optimizer="adam",
+    lr=5e-4,
+    kernel_init="he_uniform",
+    zero_init=True,
+    val_examples=0,
+    train_examples=2000,
+    batch_size=50,
+    eval_batch_size=500,
+    epochs=3,
+)
+
+
+def test_regression_task_trains_and_reports_losses_without_error_rates(tmp_path):
+    import json
+
+    from urfbtf import train
+    from urfbtf.config import Config
+
+    train.run(Config(rule="dfa", **REGRESSION), tmp_path, verbose=0, log=lambda _: None)
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").open()]
+    assert all(r["test_error"] is None and r["train_error"] is None for r in records)
+    assert records[-1]["test_loss"] < records[0]["test_loss"] < 1.0
+
+
+def test_drtp_refuses_regression():
+    from urfbtf.config import Config
+    from urfbtf.errors import UsageError
+
+    with pytest.raises(UsageError, match="DRTP projects the one-hot target"):
+        Config(rule="drtp", **REGRESSION).validate()

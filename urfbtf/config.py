@@ -59,6 +59,7 @@ class Config:
         redraw: layers redrawn at random when untied after `untie_after`.
         untied_batch_size: batch size after `untie_after` (None: batch_size).
         activation: hidden nonlinearity, "saturated" (Amit) or "tanh" (Frenkel).
+        output_activation: "linear" or "tanh" (Frenkel et al.'s regression).
         dropout: rate of the dropout of nets whose description leaves it open
             (Frenkel et al.'s nets: the input of every fully connected layer).
         kernel_init: initializer of the forward weights W ("glorot_uniform", as
@@ -102,6 +103,7 @@ class Config:
     redraw: str = ""
     untied_batch_size: int | None = None
     activation: str = "saturated"
+    output_activation: str = "linear"
     dropout: float = 0.0
     kernel_init: str = "glorot_uniform"
     zero_init: bool = False
@@ -141,6 +143,13 @@ class Config:
         )
         distribute.check_name(self.strategy)
         self._validate_choice("activation", nets.ACTIVATIONS)
+        self._validate_choice("output_activation", nets.OUTPUT_ACTIVATIONS)
+        if self.loss in losses.REGRESSION_LOSSES and self.rule == "drtp":
+            raise UsageError(
+                f"rule='drtp' with loss={self.loss!r}: DRTP projects the one-hot "
+                "target of a class, which regression has not. Use dfa or sdfa (or "
+                "any other rule) for regression."
+            )
         self._validate_choice("kernel_init", KERNEL_INITS)
         self._validate_choice("direct_output", direct.OUTPUT_SIGNALS)
         _require(

@@ -9,8 +9,9 @@ Three sources, chosen by `load_splits`:
   `classes.json`;
 * `cifar10_sample`, 1000 training and 500 test CIFAR-10 images that ship inside the
   package in the same TFRecord schema, so everything runs offline;
-* `synthetic_classification`, the 256-feature task of Frenkel et al. (2021),
-  generated in memory by `urfbtf.synthetic` (features, not pixels).
+* `synthetic_classification` and `synthetic_regression`, the 256-feature tasks of
+  Frenkel et al. (2021), generated in memory by `urfbtf.synthetic` (features, not
+  pixels; the regression's labels are float vectors of 10 targets).
 
 Images stay uint8 in memory; the tf.data pipelines scale them to float32 in [0, 1].
 The validation split is carved out of the training split with a fixed seed
@@ -39,6 +40,8 @@ VAL_SPLIT_SEED = 0
 SAMPLE_DATASET = "cifar10_sample"
 # Frenkel et al. (2021)'s synthetic classification task, generated in memory.
 SYNTHETIC_CLASSIFICATION = "synthetic_classification"
+# ... and its regression task: 10 cosine targets (labels are float vectors).
+SYNTHETIC_REGRESSION = "synthetic_regression"
 SAMPLE_DIR = pathlib.Path(__file__).parent / "datasets" / SAMPLE_DATASET
 
 _DEFAULT_VAL_EXAMPLES = 5000
@@ -141,6 +144,9 @@ def load_splits(
     elif dataset == SYNTHETIC_CLASSIFICATION:
         train_x, train_y, test_x, test_y = synthetic.classification_splits()
         num_classes = int(train_y.max()) + 1
+    elif dataset == SYNTHETIC_REGRESSION:
+        train_x, train_y, test_x, test_y = synthetic.regression_splits()
+        num_classes = train_y.shape[-1]  # Here: the number of regression targets.
     else:
         train_x, train_y, test_x, test_y, num_classes = _load_tfds(
             dataset, tfds_data_dir
@@ -232,7 +238,7 @@ def train_dataset(
         )
     steps = num_examples // batch_size
     images = tf.convert_to_tensor(images)
-    labels = tf.convert_to_tensor(labels, tf.int64)
+    labels = tf.convert_to_tensor(labels)
     seed = tf.constant(seed, tf.int64)
 
     def epoch_batches(epoch: tf.Tensor) -> tf.data.Dataset:
@@ -279,14 +285,14 @@ def eval_dataset(
     real = tf.data.Dataset.from_tensor_slices(
         (
             tf.convert_to_tensor(images),
-            tf.convert_to_tensor(labels, tf.int64),
+            tf.convert_to_tensor(labels),
             tf.ones([count], tf.float32),
         )
     )
     blank = tf.data.Dataset.from_tensor_slices(
         (
             tf.zeros([padding, *images.shape[1:]], tf.as_dtype(images.dtype)),
-            tf.zeros([padding], tf.int64),
+            tf.zeros([padding, *labels.shape[1:]], tf.as_dtype(labels.dtype)),
             tf.zeros([padding], tf.float32),
         )
     )

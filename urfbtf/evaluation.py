@@ -38,7 +38,12 @@ class Evaluator:
         def replica_sums(x, y, weight):
             outputs = model(x, training=False)
             per_example = tf.cast(loss.call(y, outputs), tf.float32)
-            error = classification_error(y, outputs)
+            # Regression targets (float labels) have no error rate.
+            error = (
+                classification_error(y, outputs)
+                if y.dtype.is_integer
+                else tf.zeros_like(weight)
+            )
             return tf.stack(
                 [
                     tf.reduce_sum(weight * per_example),
@@ -54,9 +59,10 @@ class Evaluator:
 
         self._sums = sums
 
-    def __call__(self, dataset: tf.data.Dataset) -> dict[str, float]:
+    def __call__(self, dataset: tf.data.Dataset) -> dict[str, float | None]:
         total = np.zeros(3)
         for batch in self._strategy.experimental_distribute_dataset(dataset):
             total += self._sums(batch).numpy()
         loss, error, count = total
-        return {"loss": loss / count, "error": error / count}
+        classifying = dataset.element_spec[1].dtype.is_integer
+        return {"loss": loss / count, "error": error / count if classifying else None}

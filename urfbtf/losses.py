@@ -19,7 +19,9 @@ import tensorflow as tf
 
 from urfbtf.errors import UsageError
 
-LOSSES = ("hinge", "softmax", "bce")
+LOSSES = ("hinge", "softmax", "bce", "mse")
+# Losses of regression: their labels are float targets, and no error rate exists.
+REGRESSION_LOSSES = ("mse",)
 
 
 def multiclass_hinge(labels: tf.Tensor, outputs: tf.Tensor, off_class_fac: float = 1.0):
@@ -93,8 +95,11 @@ def get_loss(name: str, off_class_fac: float = 1.0) -> keras.losses.Loss:
         return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     if name == "bce":
         return SigmoidCrossEntropy()
+    if name == "mse":
+        return keras.losses.MeanSquaredError()
     raise UsageError(
         f"Unknown loss {name!r}. Valid losses: hinge (the multi-class hinge loss of "
         "Amit 2019, eq. 4), softmax (softmax cross-entropy) and bce (sigmoid "
-        "outputs with binary cross-entropy, Frenkel et al. 2021)."
+        "outputs with binary cross-entropy, Frenkel et al. 2021) and mse (mean squared "
+        "error, for regression)."
     )

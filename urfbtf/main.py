@@ -121,6 +121,9 @@ _UNTIED_BATCH_SIZE = flags.DEFINE_integer(
 _ACTIVATION = flags.DEFINE_string(
     "activation", "saturated", "Hidden nonlinearity: saturated (Amit 2019) or tanh."
 )
+_OUTPUT_ACTIVATION = flags.DEFINE_string(
+    "output_activation", "linear", "Output units: linear, or tanh (for regression)."
+)
 _DROPOUT = flags.DEFINE_float(
     "dropout", 0.0, "Dropout rate of nets that leave it open (Frenkel et al.'s)."
 )
@@ -241,6 +244,7 @@ def main(argv: list[str]) -> None:
         redraw=_REDRAW.value,
         untied_batch_size=_UNTIED_BATCH_SIZE.value,
         activation=_ACTIVATION.value,
+        output_activation=_OUTPUT_ACTIVATION.value,
         dropout=_DROPOUT.value,
         kernel_init=_KERNEL_INIT.value,
         zero_init=_ZERO_INIT.value,

@@ -85,6 +85,7 @@ class Output:
 
 
 ACTIVATIONS = ("saturated", "tanh")
+OUTPUT_ACTIVATIONS = ("linear", "tanh")
 
 NETS = {
     "simpnet": (
@@ -217,6 +218,7 @@ def build_net(
     untie=(),
     untied_impl: str = "dense",
     activation: str = "saturated",
+    output_activation: str = "linear",
     dropout: float = 0.0,
     kernel_initializer="glorot_uniform",
     freeze_conv: bool = False,
@@ -245,6 +247,8 @@ def build_net(
             original code), see `urfbtf.layers.UntiedConv2D`.
         activation: hidden nonlinearity, "saturated" (Amit 2019) or "tanh"
             (Frenkel et al. 2021).
+        output_activation: "linear" (the output layer's field; the losses apply
+            their own sigmoid or softmax) or "tanh" (Frenkel et al.'s regression).
         dropout: rate of the description's dropout steps without their own.
         kernel_initializer: initializer of the forward weights W ("zeros" for the
             zero-initialised runs of Frenkel et al.).
@@ -262,6 +266,11 @@ def build_net(
     description = get_description(net)
     rule = rules.get_rule(rule)
     untie = check_untie(description, untie)
+    if output_activation not in OUTPUT_ACTIVATIONS:
+        raise UsageError(
+            f"Unknown output activation {output_activation!r}. Valid: "
+            f"{', '.join(OUTPUT_ACTIVATIONS)}."
+        )
     if activation not in ACTIVATIONS:
         raise UsageError(
             f"Unknown activation {activation!r}. Valid activations: "
@@ -361,6 +370,8 @@ def build_net(
             x = activated(x, step)
         elif isinstance(step, Output):
             x = linear(Dense(step.name, num_classes), hidden=False)(x)
+            if output_activation == "tanh":
+                x = keras.layers.Activation("tanh", name=f"{step.name}_tanh")(x)
         else:
             raise TypeError(f"Unknown step {step!r} in a net description.")
     name = net if isinstance(net, str) else "net"

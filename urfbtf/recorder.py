@@ -132,7 +132,7 @@ class RunRecorder(keras.callbacks.Callback):
         record["epoch"] = epoch + 1
         record["phase"] = self.phase + 1
         # Shown on Keras' progress line, which prints after this callback.
-        for key in ("val_loss", "val_error", "test_error"):
+        for key in ("val_loss", "val_error", "test_loss", "test_error"):
             if record[key] is not None:
                 logs[key] = record[key]
         if not self.write:

@@ -101,6 +101,7 @@ def build_model(
         untie=phase.untie,
         untied_impl=config.untied_impl,
         activation=config.activation,
+        output_activation=config.output_activation,
         dropout=config.dropout,
         kernel_initializer=_kernel_initializer(config, rule),
         freeze_conv=config.freeze_conv,
@@ -112,7 +113,7 @@ def build_model(
     model.compile(
         optimizer=make_optimizer(config),
         loss=losses.get_loss(config.loss, config.off_class_fac),
-        metrics=[ErrorRate()],
+        metrics=[] if config.loss in losses.REGRESSION_LOSSES else [ErrorRate()],
         jit_compile=config.jit_compile,
         steps_per_execution=config.steps_per_execution,
     )
@@ -183,10 +184,11 @@ def run(config: Config, model_dir=None, *, strategy=None, verbose="auto", log=pr
     records = recorder.read_metrics(model_dir)
     summary = dict(records[-1]) if records else {}
     summary["model_dir"] = str(model_dir)
+    score = "test_error" if summary.get("test_error") is not None else "test_loss"
     log(
         f"urfbtf: {config.net} {config.rule} {config.loss} c={config.connectivity:g} "
         f"seed={config.seed}: epoch {summary.get('epoch', 0)}/{config.epochs}, "
-        f"test_error {summary.get('test_error', float('nan')):.4f}, "
+        f"{score} {summary.get(score) or float('nan'):.4f}, "
         f"model_dir {model_dir}"
     )
     return summary
@@ -289,7 +291,9 @@ def run_trials(config: Config, trials: int, model_dir=None, **run_args) -> dict:
         trial = dataclasses.replace(config, seed=config.seed + k)
         run(trial, base / f"trial-{k}", log=log, **run_args)
         records = recorder.read_metrics(base / f"trial-{k}")[-LAST_EPOCHS:]
-        scores.append(float(np.mean([r["test_error"] for r in records])))
+        # Regression has no error rate: its trials are scored by the test loss.
+        key = "test_error" if records[-1]["test_error"] is not None else "test_loss"
+        scores.append(float(np.mean([r[key] for r in records])))
     summary = {
         "trials": trials,
         "last_epochs": LAST_EPOCHS,
