@@ -14,12 +14,15 @@ import tensorflow as tf
 
 from urfbtf import untied
 from urfbtf.errors import UsageError
-from urfbtf.layers.feedback_layer import FeedbackLayer
+from urfbtf.layers.feedback_conv2d import FeedbackConv2D
 
 
 @keras.saving.register_keras_serializable(package="urfbtf")
-class UntiedConv2D(FeedbackLayer):
+class UntiedConv2D(FeedbackConv2D):
     """Locally connected layer with the support of a convolution (NHWC).
+
+    It shares `FeedbackConv2D`'s geometry (kernel, stride, padding, output shape)
+    and replaces its one shared kernel by a weight for every connection.
 
     W and, under frfb and urfb, R are untied matrices on the convolution's support
     (only taps inside the image are connections). Under bp the error below is Wᵀδ,
@@ -61,21 +64,11 @@ class UntiedConv2D(FeedbackLayer):
         tie_init: bool = True,
         **kwargs,
     ):
-        if isinstance(kernel_size, int):
-            kernel_size = (kernel_size, kernel_size)
-        self.filters = int(filters)
-        self.kernel_size = tuple(int(k) for k in kernel_size)
-        self.strides = int(strides)
-        self.padding = padding.lower()
-        if self.padding not in ("same", "valid"):
-            raise UsageError(
-                f"padding={padding!r}: valid values are 'same' and 'valid'."
-            )
         self.implementation = untied.check_layout(implementation)
         self.tie_init = bool(tie_init)
         # Built from the input shape in `build`; not saved (the config rebuilds it).
         self.connections: untied.Connections | None = None
-        super().__init__(**kwargs)
+        super().__init__(filters, kernel_size, strides, padding, **kwargs)
         # Keras compiles a model with XLA only if every layer supports it.
         self.supports_jit = self.implementation == "dense"
 
@@ -174,21 +167,9 @@ class UntiedConv2D(FeedbackLayer):
 
     # --- Keras ----------------------------------------------------------------------
 
-    def compute_output_shape(self, input_shape):
-        batch, height, width, _ = input_shape
-        sizes = (
-            None if n is None else untied.output_size(n, k, self.strides, self.padding)
-            for n, k in zip((height, width), self.kernel_size, strict=True)
-        )
-        return (batch, *sizes, self.filters)
-
     def get_config(self):
         return {
             **super().get_config(),
-            "filters": self.filters,
-            "kernel_size": self.kernel_size,
-            "strides": self.strides,
-            "padding": self.padding,
             "implementation": self.implementation,
             "tie_init": self.tie_init,
         }
