@@ -155,7 +155,9 @@ QUICK = dict(dataset="cifar10_sample", batch_size=20, lr=0.1, eval_batch_size=10
 def test_mirrored_runs_resume_exactly_and_follow_the_single_device_run(
     mirrored, tmp_path
 ):
-    config = Config(epochs=2, connectivity=0.5, strategy="mirrored", **QUICK)
+    config = Config(
+        epochs=2, connectivity=0.5, strategy="mirrored", probe_every=20, **QUICK
+    )
     quiet = dict(verbose=0, log=lambda _: None)
     train.run(config, tmp_path / "whole", strategy=mirrored, **quiet)
     first = Config(**{**config.to_dict(), "epochs": 1})
@@ -178,7 +180,15 @@ def test_mirrored_runs_resume_exactly_and_follow_the_single_device_run(
         json.loads(line) for line in (tmp_path / "single" / "metrics.jsonl").open()
     ]
     for record, reference in zip(records, singles, strict=True):
-        for key in ("train_loss", "val_error", "test_error", "test_loss"):
+        # The probes run under the strategy too and see the same weights.
+        for key in (
+            "train_loss",
+            "val_error",
+            "test_error",
+            "test_loss",
+            "update_angle/dense1",
+            "signal_angle/dense1",
+        ):
             assert record[key] == pytest.approx(reference[key], abs=1e-5)
 
 

@@ -58,8 +58,8 @@ def test_softmax_loss_is_cross_entropy_of_logits():
 
 
 def test_unknown_loss_names_the_choices():
-    with pytest.raises(UsageError, match=r"'mse'.*hinge.*softmax"):
-        losses.get_loss("mse")
+    with pytest.raises(UsageError, match=r"'l1'.*hinge.*softmax.*bce.*mse"):
+        losses.get_loss("l1")
 
 
 def test_hinge_loss_serializes():

@@ -69,7 +69,7 @@ def _run(*args, cwd=REPO):
             r"'resnet'.*simpnet, deepnet, deepernet, simpnet_s, deepnet_s",
         ),
         (["--rule=dtp"], 2, r"'dtp'.*bp .*frfb .*urfb"),
-        (["--loss=mse"], 2, r"'mse'.*hinge.*softmax"),
+        (["--loss=l1"], 2, r"'l1'.*hinge.*softmax.*bce.*mse"),
         (["--dataset=cifar1O"], 2, r"'cifar1O'.*Did you mean cifar10"),
         (["--connectivity=1.5"], 2, r"connectivity=1\.5.*\(0, 1\]"),
         (["--connectivity=0"], 2, r"connectivity=0\.0.*\(0, 1\]"),

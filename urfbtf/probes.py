@@ -73,11 +73,11 @@ class Prober:
         )
 
     def _errors_and_updates(self, x, y, exact: bool):
-        """(δ at every layer's output, the weight update of every layer)."""
+        """(δ at every layer's output, the weight update of every layer), as
+        tensors; zeros where there is none."""
         model = self.model
-        kernels = [layer.kernel.value for layer in self.layers]
+        kernels = [layer.kernel for layer in self.layers]
         with tf.GradientTape(persistent=True) as tape:
-            tape.watch(kernels)
             outputs, *rest = tf.nest.flatten(self._graph(x, training=False))
             fields, hidden = rest[: len(self.layers)], rest[len(self.layers) :]
             if isinstance(model, DirectFeedbackModel) and not exact:
@@ -85,24 +85,36 @@ class Prober:
             else:
                 objective = model.compute_loss(y=y, y_pred=outputs)
         errors = tape.gradient(objective, fields)
-        updates = tape.gradient(objective, kernels)
+        # Frozen (non-trainable) kernels are not watched and get no gradient: a
+        # frozen layer does not move, whatever its gradient would be.
+        updates = tape.gradient(objective, [k.value for k in kernels])
         del tape
         errors = [
-            np.zeros(f.shape) if e is None else e.numpy()
+            tf.zeros_like(f) if e is None else e
             for e, f in zip(errors, fields, strict=True)
         ]
-        # A frozen layer does not move, whatever its gradient would be.
         updates = [
-            u.numpy() if u is not None and layer.trainable else np.zeros(k.shape)
+            u if u is not None and layer.trainable else tf.zeros(k.shape, k.dtype)
             for u, k, layer in zip(updates, kernels, self.layers, strict=True)
         ]
         return errors, updates
 
+    def _on_one_replica(self, x, y, exact: bool):
+        """Runs the probe in a replica context: under tf.distribute the layers'
+        variables can only be differentiated there. Every replica sees the whole
+        probe batch; the first one's results are kept."""
+        strategy = self.model.distribute_strategy
+        results = strategy.run(self._errors_and_updates, args=(x, y, exact))
+        errors, updates = tf.nest.map_structure(
+            lambda v: strategy.experimental_local_results(v)[0], results
+        )
+        return [e.numpy() for e in errors], [u.numpy() for u in updates]
+
     def __call__(self, x, y) -> dict[str, float]:
         x, y = tf.convert_to_tensor(x), tf.convert_to_tensor(y)
-        errors, updates = self._errors_and_updates(x, y, exact=False)
+        errors, updates = self._on_one_replica(x, y, exact=False)
         with rules.exact_backprop():
-            bp_errors, bp_updates = self._errors_and_updates(x, y, exact=True)
+            bp_errors, bp_updates = self._on_one_replica(x, y, exact=True)
         stats = {}
         for i, layer in enumerate(self.layers):
             stats[f"update_angle/{layer.name}"] = angle_degrees(

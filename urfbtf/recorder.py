@@ -82,13 +82,17 @@ class RunRecorder(keras.callbacks.Callback):
         self._epoch = epoch
         self._epoch_start = self._train_end = time.perf_counter()
         self._probe_seconds = 0.0
-        self._step = int(self.model.optimizer.iterations)
+        self._step = self._iterations()
+
+    def _iterations(self) -> int:
+        # .numpy() reads a MirroredVariable too, which int() cannot.
+        return int(self.model.optimizer.iterations.numpy())
 
     def on_train_batch_end(self, batch, logs=None):
         self._train_end = time.perf_counter()
         if not self.probe_every:
             return
-        previous, self._step = self._step, int(self.model.optimizer.iterations)
+        previous, self._step = self._step, self._iterations()
         if self._step // self.probe_every > previous // self.probe_every:
             self._record_probe()
         self._probe_seconds += time.perf_counter() - self._train_end

@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import threading
 from collections.abc import Callable
 
 import tensorflow as tf
@@ -119,7 +118,9 @@ def register(rule: Rule) -> Rule:
     return rule
 
 
-_FORCED = threading.local()
+# A process-wide switch, not a thread-local one: tf.distribute runs replicas in
+# threads of their own.
+_FORCED = {"active": False}
 
 
 @contextlib.contextmanager
@@ -130,17 +131,17 @@ def exact_backprop():
     It acts when a layer is called (eagerly) or traced, not inside functions
     traced before.
     """
-    previous = getattr(_FORCED, "active", False)
-    _FORCED.active = True
+    previous = _FORCED["active"]
+    _FORCED["active"] = True
     try:
         yield
     finally:
-        _FORCED.active = previous
+        _FORCED["active"] = previous
 
 
 def backprop_forced() -> bool:
     """Whether `exact_backprop` is active."""
-    return getattr(_FORCED, "active", False)
+    return _FORCED["active"]
 
 
 def get_rule(name: str | Rule) -> Rule:
