@@ -155,3 +155,10 @@ def test_corrupt_data_dir_is_a_data_error(tmp_path):
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert "cifar10-train.tfrecord-00000-of-00001" in result.stderr
+
+
+def test_every_net_has_its_flagfile():
+    missing = [
+        net for net in main.nets.NETS if not (REPO / "flags" / f"{net}.cfg").exists()
+    ]
+    assert not missing

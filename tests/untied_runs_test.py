@@ -162,3 +162,17 @@ def test_sparse_untied_layers_on_a_tpu_stop_before_training_naming_dense(tmp_pat
     tpu.scope.return_value = tf.distribute.get_strategy().scope()
     with pytest.raises(UsageError, match=r"a TPU.*implementation='dense'"):
         train.run(config, tmp_path, strategy=tpu, **QUIET)
+
+
+def test_direct_rules_train_untied_layers(tmp_path):
+    config = Config(
+        net="simpnet_s", untie="conv1", rule="drtp", batch_size=50, epochs=1, **SAMPLE
+    )
+    train.run(config, tmp_path, **QUIET)
+    state = checkpoint.variables_at(tmp_path, 1)
+    assert state["conv1_feedback/projection"].shape == (10, 32 * 32 * 32)
+    # The untied layer learned from its own projected signal: two interior
+    # locations, which started with one copied kernel, now hold different filters.
+    kernel = state["conv1/kernel"]
+    assert kernel.shape == (32, 32, 5, 5, 3, 32)
+    assert np.abs(kernel[10, 10] - kernel[20, 20]).max() > 1e-6
