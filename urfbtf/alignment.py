@@ -23,13 +23,13 @@ def pearson(w: np.ndarray, r: np.ndarray) -> float:
     return float(w @ r / denominator) if denominator > 0 else float("nan")
 
 
-def angle_degrees(w: np.ndarray, r: np.ndarray) -> float:
-    """Angle between the flattened arrays, in degrees (nan if either is zero)."""
+def angle_degrees(w: np.ndarray, r: np.ndarray, if_zero: float = float("nan")) -> float:
+    """Angle between the flattened arrays, in degrees (`if_zero` if either is 0)."""
     w = np.asarray(w, np.float64).ravel()
     r = np.asarray(r, np.float64).ravel()
     denominator = np.sqrt((w @ w) * (r @ r))
     if denominator == 0:
-        return float("nan")
+        return if_zero
     return float(np.degrees(np.arccos(np.clip(w @ r / denominator, -1.0, 1.0))))
 
 

@@ -25,19 +25,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from urfbtf import alignment, rules
+from urfbtf import alignment, nets, rules
 from urfbtf.direct import DirectFeedbackModel
-from urfbtf.layers import DirectFeedback, FeedbackLayer
+from urfbtf.layers import DirectFeedback
 
 
 def angle_degrees(a, b) -> float:
     """The angle between two arrays as vectors; 90 when either is zero."""
-    a = np.asarray(a, np.float64).ravel()
-    b = np.asarray(b, np.float64).ravel()
-    norms = np.linalg.norm(a) * np.linalg.norm(b)
-    if norms == 0:
-        return 90.0
-    return float(np.degrees(np.arccos(np.clip(a @ b / norms, -1.0, 1.0))))
+    return alignment.angle_degrees(a, b, if_zero=90.0)
 
 
 def example_angles(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -58,7 +53,7 @@ class Prober:
 
     def __init__(self, model: keras.Model):
         self.model = model
-        self.layers = [x for x in model.layers if isinstance(x, FeedbackLayer)]
+        self.layers = nets.feedback_layers(model)
         taps = [x for x in model.layers if isinstance(x, DirectFeedback)]
         inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
         # One forward pass exposing the output, every layer's field (its

@@ -184,7 +184,7 @@ def run(config: Config, model_dir=None, *, strategy=None, verbose="auto", log=pr
     records = recorder.read_metrics(model_dir)
     summary = dict(records[-1]) if records else {}
     summary["model_dir"] = str(model_dir)
-    score = "test_error" if summary.get("test_error") is not None else "test_loss"
+    score = _score_key(summary)
     log(
         f"urfbtf: {config.net} {config.rule} {config.loss} c={config.connectivity:g} "
         f"seed={config.seed}: epoch {summary.get('epoch', 0)}/{config.epochs}, "
@@ -291,8 +291,7 @@ def run_trials(config: Config, trials: int, model_dir=None, **run_args) -> dict:
         trial = dataclasses.replace(config, seed=config.seed + k)
         run(trial, base / f"trial-{k}", log=log, **run_args)
         records = recorder.read_metrics(base / f"trial-{k}")[-LAST_EPOCHS:]
-        # Regression has no error rate: its trials are scored by the test loss.
-        key = "test_error" if records[-1]["test_error"] is not None else "test_loss"
+        key = _score_key(records[-1])
         scores.append(float(np.mean([r[key] for r in records])))
     summary = {
         "trials": trials,
@@ -309,6 +308,12 @@ def run_trials(config: Config, trials: int, model_dir=None, **run_args) -> dict:
         f"{summary['std_test_error']:.4f}, model_dir {base}"
     )
     return summary
+
+
+def _score_key(record: dict) -> str:
+    """The record's key that scores a run: the test error, or for regression,
+    which has no error rate, the test loss."""
+    return "test_error" if record.get("test_error") is not None else "test_loss"
 
 
 def _check_batch_sizes(config: Config, strategy) -> None:
