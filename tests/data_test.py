@@ -2,13 +2,17 @@
 
 import json
 import pathlib
+import socket
+import time
 
 import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
+from tensorflow_datasets.core.download import downloader as tfds_downloader
 
 from urfbtf import data
+from urfbtf.data import tfds_source
 from urfbtf.errors import DataError, UsageError
 
 # The project's real data, beside the checkout on developer and CI machines only.
@@ -339,6 +343,74 @@ def test_tfds_download_failure_is_a_data_error_pointing_offline(monkeypatch, err
     message = str(info.value)
     assert "'cifar10'" in message and str(error) in message
     assert "--data_dir=DIR" in message and "cifar10_sample" in message
+
+
+@pytest.fixture
+def no_proxy(monkeypatch):
+    """No proxy variables, as the tests of the check before a download assume."""
+    for scheme in ("http", "https", "ftp", "all", "no"):
+        for name in (f"{scheme}_proxy", f"{scheme.upper()}_PROXY"):
+            monkeypatch.delenv(name, raising=False)
+
+
+def test_tfds_download_without_network_fails_at_once_without_retries(
+    monkeypatch, tmp_path, caplog, no_proxy
+):
+    # conftest.py refuses every connection; where DNS works too, lookups still
+    # happen, so counting them counts the connection attempts either way.
+    host = "www.cs.toronto.edu"  # Where tfds downloads CIFAR-10 from.
+    lookups = []
+    real_getaddrinfo = socket.getaddrinfo
+
+    def counting_getaddrinfo(name, *args, **kwargs):
+        lookups.append(name)
+        return real_getaddrinfo(name, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", counting_getaddrinfo)
+    retries = tfds_downloader.MAX_RETRIES
+    start = time.monotonic()
+    with pytest.raises(DataError) as info:
+        data.load_splits("cifar10", tfds_data_dir=str(tmp_path))
+    elapsed = time.monotonic() - start
+    message = str(info.value)
+    assert "'cifar10'" in message and "ConnectionError" in message
+    assert "--data_dir=DIR" in message and "cifar10_sample" in message
+    # One look-up for urfbtf's check, one for tfds' single attempt: no retries
+    # (tfds would retry 10 times over 3.5 minutes), and no warnings about them.
+    assert lookups.count(host) == 2
+    assert not [r for r in caplog.records if "Retrying" in r.getMessage()]
+    assert elapsed < 30
+    assert tfds_downloader.MAX_RETRIES == retries  # Restored for later downloads.
+
+
+def test_tfds_keeps_its_retries_when_a_download_host_answers(
+    monkeypatch, tmp_path, no_proxy
+):
+    class Connection:
+        def close(self):
+            pass
+
+    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: Connection())
+    seen = []
+
+    def failing_load(*args, **kwargs):
+        seen.append(tfds_downloader.MAX_RETRIES)
+        raise ConnectionError("server unavailable")
+
+    monkeypatch.setattr(tfds, "load", failing_load)
+    with pytest.raises(DataError, match="server unavailable"):
+        data.load_splits("cifar10", tfds_data_dir=str(tmp_path))
+    assert seen == [tfds_downloader.MAX_RETRIES] and seen[0] > 0
+
+
+def test_download_check_connects_to_the_proxy_unless_bypassed(monkeypatch, no_proxy):
+    monkeypatch.setenv("https_proxy", "proxy.example:3128")
+    monkeypatch.setenv("no_proxy", "mirror.example")
+    endpoint = tfds_source._endpoint
+    assert endpoint("https://data.example/a.tar.gz") == ("proxy.example", 3128)
+    assert endpoint("https://mirror.example/a.tar.gz") == ("mirror.example", 443)
+    assert endpoint("http://data.example:8080/a.gz") == ("data.example", 8080)
+    assert endpoint("gs://bucket/a.tar.gz") is None
 
 
 def test_tfds_mock_mnist_gives_consistent_splits():
