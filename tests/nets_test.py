@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from keras_twin import build_keras_twin
 
 from urfbtf import nets
 from urfbtf.errors import UsageError
@@ -67,8 +68,8 @@ def test_backprop_nets_have_exactly_the_gradients_of_the_plain_keras_twin(net):
     ours = nets.build_net(
         net, input_shape=(32, 32, 3), num_classes=10, rule="bp", dropout_seed=11
     )
-    twin = nets.build_net(
-        net, input_shape=(32, 32, 3), num_classes=10, dropout_seed=11, plain_keras=True
+    twin = build_keras_twin(
+        net, input_shape=(32, 32, 3), num_classes=10, dropout_seed=11
     )
     twin.set_weights(ours.get_weights())
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)

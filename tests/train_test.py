@@ -16,6 +16,7 @@ import tensorflow as tf
 from urfbtf import checkpoint, rules, train
 from urfbtf.config import Config
 from urfbtf.errors import UsageError
+from urfbtf.rules.gradient import GradientRule
 
 REPO = Path(__file__).resolve().parents[1]
 # Small enough for seconds per epoch, large enough that the loss falls in two.
@@ -177,8 +178,12 @@ class _OutputOnlyModel(keras.Model):
 
 def test_a_rule_can_bring_its_own_training_step(tmp_path):
     rule = rules.register(
-        rules.Rule(
-            "test_output_only", True, True, "test rule", model_class=_OutputOnlyModel
+        GradientRule(
+            "test_output_only",
+            "test rule",
+            has_feedback=True,
+            feedback_learns=True,
+            model_class=_OutputOnlyModel,
         )
     )
     try:

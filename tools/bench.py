@@ -40,6 +40,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from keras_twin import build_keras_twin  # noqa: E402 (tools/ is on sys.path)
 
 from urfbtf import losses, nets, recorder, train  # noqa: E402
 
@@ -52,15 +53,11 @@ UNTIED_VARIANTS = ("tied", "sparse", "dense")
 def build(net: str, rule: str, batch_size: int, untie: str = "", impl: str = "dense"):
     """One training step of a compiled model on a fixed random batch."""
     keras.utils.set_random_seed(0)
-    model = nets.build_net(
-        net,
-        input_shape=(32, 32, 3),
-        num_classes=10,
-        rule="bp" if rule == "keras" else rule,
-        plain_keras=rule == "keras",
-        untie=untie,
-        untied_impl=impl,
-    )
+    shape = dict(input_shape=(32, 32, 3), num_classes=10, untie=untie, untied_impl=impl)
+    if rule == "keras":
+        model = build_keras_twin(net, **shape)
+    else:
+        model = nets.build_net(net, rule=rule, **shape)
     model.compile(keras.optimizers.SGD(0.1), losses.get_loss("hinge"))
     rng = np.random.default_rng(0)
     x = tf.constant(rng.uniform(size=(batch_size, 32, 32, 3)).astype("float32"))

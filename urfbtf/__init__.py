@@ -9,5 +9,8 @@ in `urfbtf.train` (with `python -m urfbtf.main` as its command line).
 __version__ = "0.1.0"
 
 # Importing these registers urfbtf's layers, loss and metric with Keras, so that
-# `keras.models.load_model` can read the models urfbtf saves.
+# `keras.models.load_model` can read the models urfbtf saves. The rules come
+# first: their registry must exist before the layers (which look rules up) and
+# the rule families (which build on the layers) finish importing.
+from urfbtf import rules  # noqa: E402, F401, I001
 from urfbtf import layers, losses, metrics  # noqa: E402, F401

@@ -1,8 +1,10 @@
 """Whole-state checkpoints at epoch boundaries, written atomically.
 
 A checkpoint holds every variable of the model (weights, feedback weights, masks
-and the dropout layers' random-generator states) and of its optimizer, so that a
-run resumed from it continues exactly as if it had never stopped. Keras'
+and the dropout layers' random-generator states) and of every optimizer its rule
+trains it with (`urfbtf.rules.Rule.optimizers`: the model's own, and for rules
+with layer-local losses, theirs), so that a run resumed from it continues exactly
+as if it had never stopped. Keras'
 `save_weights` leaves the dropout generators out, which would change the
 dropout masks after a resume.
 
@@ -28,13 +30,24 @@ _PATTERN = re.compile(r"epoch-(\d+)(?:-phase(\d+))?\.npz$")
 _KEEP = 2
 
 
-def _state_variables(model) -> list:
-    optimizer = model.optimizer
-    if optimizer is not None and not optimizer.built:
-        # Optimizer slots (momentum, Adam moments) exist only after a build.
-        optimizer.build(model.trainable_variables)
-    optimizer_variables = list(optimizer.variables) if optimizer is not None else []
-    return list(model.variables) + optimizer_variables
+def _state_variables(model, optimizers=None) -> list:
+    """The model's variables, then each optimizer's.
+
+    `optimizers` is a list of (optimizer, the variables it trains), as
+    `urfbtf.rules.Rule.optimizers` gives it; None means the model's own
+    optimizer, for all its trainable variables.
+    """
+    if optimizers is None:
+        optimizers = []
+        if model.optimizer is not None:
+            optimizers = [(model.optimizer, model.trainable_variables)]
+    state = list(model.variables)
+    for optimizer, variables in optimizers:
+        if not optimizer.built:
+            # Optimizer slots (momentum, Adam moments) exist only after a build.
+            optimizer.build(variables)
+        state += list(optimizer.variables)
+    return state
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,12 +60,15 @@ class Saved:
     arrays: dict
 
 
-def save(model, directory: str | os.PathLike, epoch: int, phase: int = 0) -> Path:
+def save(
+    model, directory: str | os.PathLike, epoch: int, phase: int = 0, optimizers=None
+) -> Path:
     """Writes the state after `epoch` finished epochs (in protocol phase `phase`,
-    see `urfbtf.protocol`) to directory/epoch-N.npz."""
+    see `urfbtf.protocol`) to directory/epoch-N.npz; `optimizers` as in
+    `_state_variables`."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    variables = _state_variables(model)
+    variables = _state_variables(model, optimizers)
     arrays = {f"v{i}": np.asarray(v.numpy()) for i, v in enumerate(variables)}
     arrays["paths"] = np.array([v.path for v in variables])
     arrays["epoch"] = np.array(epoch)
@@ -125,16 +141,17 @@ def variables_at(directory: str | os.PathLike, epoch: int) -> dict[str, np.ndarr
     return variables
 
 
-def restore(model, saved: Saved) -> int:
-    """Assigns a checkpoint's arrays to `model`'s variables; returns its epoch."""
-    _assign(model, saved.arrays, saved.path)
+def restore(model, saved: Saved, optimizers=None) -> int:
+    """Assigns a checkpoint's arrays to the variables of `model` and its
+    optimizers (as in `_state_variables`); returns its epoch."""
+    _assign(_state_variables(model, optimizers), saved.arrays, saved.path)
     return saved.epoch
 
 
-def restore_latest(model, directory: str | os.PathLike) -> int:
+def restore_latest(model, directory: str | os.PathLike, optimizers=None) -> int:
     """Restores the newest readable checkpoint; returns its epoch (0 if none)."""
     saved = latest(directory)
-    return 0 if saved is None else restore(model, saved)
+    return 0 if saved is None else restore(model, saved, optimizers)
 
 
 def _structure(paths) -> list[str]:
@@ -143,17 +160,26 @@ def _structure(paths) -> list[str]:
     return [re.sub(r"_\d+(?=/|$)", "", str(p)) for p in paths]
 
 
-def _assign(model, arrays: dict, path: Path) -> None:
-    variables = _state_variables(model)
-    saved_paths = _structure(arrays["paths"])
-    current_paths = _structure(v.path for v in variables)
-    if saved_paths != current_paths or any(
-        tuple(arrays[f"v{i}"].shape) != tuple(v.shape) for i, v in enumerate(variables)
-    ):
+def _assign(variables: list, arrays: dict, path: Path) -> None:
+    saved = [
+        (p, tuple(arrays[f"v{i}"].shape))
+        for i, p in enumerate(_structure(arrays["paths"]))
+    ]
+    current = [
+        (p, tuple(v.shape))
+        for p, v in zip(_structure(v.path for v in variables), variables, strict=True)
+    ]
+    if saved != current:
+        first = next(
+            (i for i, (a, b) in enumerate(zip(saved, current, strict=False)) if a != b),
+            min(len(saved), len(current)),
+        )
+        theirs = saved[first] if first < len(saved) else "nothing"
+        ours = current[first] if first < len(current) else "nothing"
         raise UsageError(
-            f"Checkpoint {path} was written by a different model: its variables are "
-            f"{saved_paths[:4]}... but this model has {current_paths[:4]}...; use "
-            "another model_dir."
+            f"Checkpoint {path} was written by a different model: it holds "
+            f"{len(saved)} variables and this model {len(current)}, and variable "
+            f"{first} is {theirs} there but {ours} here; use another model_dir."
         )
     for i, variable in enumerate(variables):
         variable.assign(arrays[f"v{i}"])

@@ -25,9 +25,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from urfbtf import alignment, nets, rules
-from urfbtf.direct import DirectFeedbackModel
-from urfbtf.layers import DirectFeedback
+from urfbtf import alignment, blocks, rules
 
 
 def angle_degrees(a, b) -> float:
@@ -44,62 +42,33 @@ def example_angles(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.degrees(np.arccos(np.clip(cosines, -1.0, 1.0)))
 
 
+# Backpropagation's reference: the loss's own gradient, every layer under
+# `urfbtf.rules.exact_backprop`.
+_BACKPROP = rules.Rule("backprop reference", "the gradient of the loss")
+
+
 class Prober:
     """Computes the probes of `model` on one fixed batch (x, y).
 
     Args:
         model: a model built from urfbtf layers and compiled with its loss.
+        rule: the `urfbtf.rules.Rule` it trains by (default: its layers'); its
+            `layer_gradients` give the update and error of every layer.
     """
 
-    def __init__(self, model: keras.Model):
+    def __init__(self, model: keras.Model, rule: rules.Rule | None = None):
         self.model = model
-        self.layers = nets.feedback_layers(model)
-        taps = [x for x in model.layers if isinstance(x, DirectFeedback)]
-        inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
-        # One forward pass exposing the output, every layer's field (its
-        # pre-activation output) and every direct-feedback tap.
-        self._graph = keras.Model(
-            inputs,
-            [
-                model.outputs[0],
-                *[x.output for x in self.layers],
-                *[t.output for t in taps],
-            ],
-        )
+        self.rule = rule or rules.rule_of(model)
+        self.layers = blocks.learning_layers(model)
 
-    def _errors_and_updates(self, x, y, exact: bool):
-        """(δ at every layer's output, the weight update of every layer), as
-        tensors; zeros where there is none."""
-        model = self.model
-        kernels = [layer.kernel for layer in self.layers]
-        with tf.GradientTape(persistent=True) as tape:
-            outputs, *rest = tf.nest.flatten(self._graph(x, training=False))
-            fields, hidden = rest[: len(self.layers)], rest[len(self.layers) :]
-            if isinstance(model, DirectFeedbackModel) and not exact:
-                objective, _ = model.direct_objective(outputs, hidden, y)
-            else:
-                objective = model.compute_loss(y=y, y_pred=outputs)
-        errors = tape.gradient(objective, fields)
-        # Frozen (non-trainable) kernels are not watched and get no gradient: a
-        # frozen layer does not move, whatever its gradient would be.
-        updates = tape.gradient(objective, [k.value for k in kernels])
-        del tape
-        errors = [
-            tf.zeros_like(f) if e is None else e
-            for e, f in zip(errors, fields, strict=True)
-        ]
-        updates = [
-            u if u is not None and layer.trainable else tf.zeros(k.shape, k.dtype)
-            for u, k, layer in zip(updates, kernels, self.layers, strict=True)
-        ]
-        return errors, updates
-
-    def _on_one_replica(self, x, y, exact: bool):
+    def _on_one_replica(self, x, y, rule: rules.Rule):
         """Runs the probe in a replica context: under tf.distribute the layers'
         variables can only be differentiated there. Every replica sees the whole
         probe batch; the first one's results are kept."""
         strategy = self.model.distribute_strategy
-        results = strategy.run(self._errors_and_updates, args=(x, y, exact))
+        results = strategy.run(
+            lambda x, y: rule.layer_gradients(self.model, x, y), args=(x, y)
+        )
         errors, updates = tf.nest.map_structure(
             lambda v: strategy.experimental_local_results(v)[0], results
         )
@@ -107,9 +76,9 @@ class Prober:
 
     def __call__(self, x, y) -> dict[str, float]:
         x, y = tf.convert_to_tensor(x), tf.convert_to_tensor(y)
-        errors, updates = self._on_one_replica(x, y, exact=False)
+        errors, updates = self._on_one_replica(x, y, self.rule)
         with rules.exact_backprop():
-            bp_errors, bp_updates = self._on_one_replica(x, y, exact=True)
+            bp_errors, bp_updates = self._on_one_replica(x, y, _BACKPROP)
         stats = {}
         for i, layer in enumerate(self.layers):
             stats[f"update_angle/{layer.name}"] = angle_degrees(

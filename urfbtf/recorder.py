@@ -1,12 +1,12 @@
 """What a run records after every epoch, in the order that makes resuming safe.
 
 After each finished epoch `RunRecorder` measures the validation and test errors
-and the W-R alignment of every feedback layer, appends one JSON line to
-`metrics.jsonl`, writes the same scalars to TensorBoard, and only then saves the
-checkpoint: a checkpoint for epoch k therefore always has its metrics line, and a
-run resumed from it drops any line written after it (see `truncate_metrics`).
-In a multi-worker cluster every worker evaluates (the sums are all-reduced) but
-only the chief writes.
+and the rule's own metrics (the W-R alignment of every feedback layer), appends
+one JSON line to `metrics.jsonl`, writes the same scalars to TensorBoard, and
+only then saves the checkpoint: a checkpoint for epoch k therefore always has its
+metrics line, and a run resumed from it drops any line written after it (see
+`truncate_metrics`). In a multi-worker cluster every worker evaluates (the sums
+are all-reduced) but only the chief writes.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from urfbtf import alignment, checkpoint
+from urfbtf import alignment, checkpoint, rules
 
 METRICS_FILE = "metrics.jsonl"
 PROBES_FILE = "probes.jsonl"
@@ -45,6 +45,9 @@ class RunRecorder(keras.callbacks.Callback):
             the epoch's last one joins its metrics line. Its time is not
             counted as training time.
         probe_every: training steps between probes (0: no probes).
+        rule: the `urfbtf.rules.Rule` the model trains by (default: its layers'),
+            asked for its per-epoch metrics and for the optimizers whose state
+            the checkpoints hold.
     """
 
     def __init__(
@@ -58,8 +61,10 @@ class RunRecorder(keras.callbacks.Callback):
         phase: int = 0,
         probe=None,
         probe_every: int = 0,
+        rule: rules.Rule | None = None,
     ):
         super().__init__()
+        self.rule = rule
         self.model_dir = Path(model_dir)
         self.evaluate = evaluate
         self.val_data = val_data
@@ -73,6 +78,8 @@ class RunRecorder(keras.callbacks.Callback):
         self._last_probe = {}
 
     def on_train_begin(self, logs=None):
+        if self.rule is None:
+            self.rule = rules.rule_of(self.model)
         if self.write:
             self._writer = tf.summary.create_file_writer(
                 str(self.model_dir / "tensorboard")
@@ -128,7 +135,7 @@ class RunRecorder(keras.callbacks.Callback):
             "train_seconds": train_seconds,
             "examples_per_second": self.examples_per_epoch / max(train_seconds, 1e-9),
             "peak_rss_mb": peak_rss_mb(),
-            **alignment.feedback_alignment(self.model),
+            **self.rule.epoch_metrics(self.model),
             **alignment.untied_similarity(self.model),
             **{k: v for k, v in self._last_probe.items() if not k.startswith("wr_")},
         }
@@ -148,7 +155,11 @@ class RunRecorder(keras.callbacks.Callback):
                     tf.summary.scalar(key, value)
         self._writer.flush()
         checkpoint.save(
-            self.model, self.model_dir / "checkpoints", epoch + 1, phase=self.phase
+            self.model,
+            self.model_dir / "checkpoints",
+            epoch + 1,
+            phase=self.phase,
+            optimizers=self.rule.optimizers(self.model),
         )
 
     def on_train_end(self, logs=None):

@@ -11,7 +11,6 @@ masks, dropout, the order of examples) is either seeded or restored.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import sys
@@ -35,8 +34,7 @@ from urfbtf import (
     recorder,
     rules,
 )
-from urfbtf.config import RESUMABLE_CHANGES, Config
-from urfbtf.direct import DirectFeedbackModel
+from urfbtf.config import Config
 from urfbtf.errors import UsageError
 from urfbtf.evaluation import Evaluator
 from urfbtf.metrics import ErrorRate
@@ -74,30 +72,34 @@ def make_deterministic() -> None:
         )
 
 
-def make_optimizer(config: Config) -> keras.optimizers.Optimizer:
+def make_optimizer(config: Config, lr: float | None = None):
+    """The run's optimizer (`config.optimizer`) at `config.lr`, or at `lr`."""
+    lr = config.lr if lr is None else lr
     if config.optimizer == "sgd":
-        return keras.optimizers.SGD(config.lr)
+        return keras.optimizers.SGD(lr)
     if config.optimizer == "momentum":
-        return keras.optimizers.SGD(config.lr, momentum=0.9)
-    return keras.optimizers.Adam(config.lr)
+        return keras.optimizers.SGD(lr, momentum=0.9)
+    return keras.optimizers.Adam(lr)
 
 
 def build_model(
     config: Config, image_shape, num_classes: int, phase: protocol.Phase | None = None
 ) -> keras.Model:
-    """The compiled model of `config` in protocol phase `phase` (default: the
-    first); call it inside the strategy's scope."""
+    """The model of `config` in protocol phase `phase` (default: the first),
+    built and compiled by its rule; call it inside the strategy's scope."""
     phase = phase or protocol.schedule(config)[0]
     rule = rules.get_rule(config.rule)
+    settings = config.rule_settings()
     model = nets.build_net(
         config.net,
         input_shape=tuple(image_shape),
         num_classes=num_classes,
-        rule=rule.name,
+        rule=rule,
+        rule_settings=settings,
         connectivity=config.connectivity,
         nonlin_scale=config.nonlin_scale,
+        leaky_slope=config.leaky_slope,
         dropout_seed=config.seed,
-        model_class=rule.model_class or keras.Model,
         untie=phase.untie,
         untied_impl=config.untied_impl,
         activation=config.activation,
@@ -106,12 +108,12 @@ def build_model(
         kernel_initializer=_kernel_initializer(config, rule),
         freeze_conv=config.freeze_conv,
     )
-    if isinstance(model, DirectFeedbackModel):
-        model.output_signal = config.direct_output
     for name in phase.freeze:
         model.get_layer(name).trainable = False
-    model.compile(
-        optimizer=make_optimizer(config),
+    rule.compile(
+        model,
+        make_optimizer=lambda lr=None: make_optimizer(config, lr),
+        settings=settings,
         loss=losses.get_loss(config.loss, config.off_class_fac),
         metrics=[] if config.loss in losses.REGRESSION_LOSSES else [ErrorRate()],
         jit_compile=config.jit_compile,
@@ -166,7 +168,9 @@ def run(config: Config, model_dir=None, *, strategy=None, verbose="auto", log=pr
             new = build_model(config, splits.image_shape, splits.num_classes, phase)
             _check_compilable(new, config, strategy)
             if saved is not None and saved.phase == phase.index:
-                start = checkpoint.restore(new, saved)
+                start = checkpoint.restore(
+                    new, saved, rules.get_rule(config.rule).optimizers(new)
+                )
             else:
                 start = phase.first_epoch
                 if model is not None:
@@ -236,6 +240,7 @@ def _fit(
         phase=phase.index,
         probe=probe,
         probe_every=config.probe_every,
+        rule=rules.get_rule(config.rule),
     )
     if verbose == "auto":
         verbose = 1 if sys.stdout.isatty() else 2
@@ -264,9 +269,9 @@ def _fit(
 
 def _kernel_initializer(config: Config, rule: rules.Rule) -> str:
     """Forward weights start at 0 under --zero_init for the rules that can leave
-    it (Frenkel et al. zero-initialise their feedback-alignment family); bp and
-    shallow cannot, so they keep `kernel_init`."""
-    if config.zero_init and rule.name not in ("bp", "shallow"):
+    it (Frenkel et al. zero-initialise their feedback-alignment family); the
+    others keep `kernel_init`."""
+    if config.zero_init and rule.learns_from_zero:
         return "zeros"
     return config.kernel_init
 
@@ -288,7 +293,7 @@ def run_trials(config: Config, trials: int, model_dir=None, **run_args) -> dict:
     log = run_args.pop("log", print)
     scores = []
     for k in range(trials):
-        trial = dataclasses.replace(config, seed=config.seed + k)
+        trial = config.replace(seed=config.seed + k)
         run(trial, base / f"trial-{k}", log=log, **run_args)
         records = recorder.read_metrics(base / f"trial-{k}")[-LAST_EPOCHS:]
         key = _score_key(records[-1])
@@ -359,11 +364,7 @@ def _check_same_run(config: Config, model_dir: Path) -> None:
     if not path.exists() or not checkpoint.checkpoints(model_dir / "checkpoints"):
         return
     previous = json.loads(path.read_text())
-    changed = [
-        f"{key}: {previous.get(key)!r} -> {value!r}"
-        for key, value in config.to_dict().items()
-        if key not in RESUMABLE_CHANGES and previous.get(key) != value
-    ]
+    changed = config.changes_from(previous)
     if changed:
         raise UsageError(
             f"{model_dir} holds a run with other settings ({'; '.join(changed)}), "

@@ -19,7 +19,9 @@ from urfbtf.layers.dropout import Dropout
 from urfbtf.layers.feedback_conv2d import FeedbackConv2D
 from urfbtf.layers.feedback_dense import FeedbackDense
 from urfbtf.layers.feedback_layer import BernoulliMask, FeedbackLayer
+from urfbtf.layers.leaky_relu import LeakyReLU, leaky_relu, leaky_relu_inverse
 from urfbtf.layers.saturated_linear import SaturatedLinear, saturated_linear
+from urfbtf.layers.tap import Tap
 from urfbtf.layers.untied_conv2d import UntiedConv2D
 
 __all__ = [
@@ -29,7 +31,11 @@ __all__ = [
     "FeedbackConv2D",
     "FeedbackDense",
     "FeedbackLayer",
+    "LeakyReLU",
     "SaturatedLinear",
+    "Tap",
     "UntiedConv2D",
+    "leaky_relu",
+    "leaky_relu_inverse",
     "saturated_linear",
 ]

@@ -3,8 +3,9 @@
 Frenkel et al. (2021), Fig. 1C-D: with direct feedback each hidden layer l gets
 its learning signal straight from the output through a fixed random matrix B_l
 (drawn He uniform, as in the DRTP paper). This layer sits on a hidden layer's
-output, passes it on unchanged and holds B_l; `urfbtf.direct.DirectFeedbackModel`
-uses it to project the output error, its sign or the target onto that layer.
+output, passes it on unchanged and holds B_l; the training step of
+`urfbtf.rules.direct.DirectFeedbackModel` uses it to project the output error,
+its sign or the target onto that layer.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ import math
 import keras
 import tensorflow as tf
 
+from urfbtf.layers.tap import Tap
+
 
 @keras.saving.register_keras_serializable(package="urfbtf")
-class DirectFeedback(keras.layers.Layer):
+class DirectFeedback(Tap):
     """Identity on its input; holds B_l of shape [num_classes, units].
 
     Args:
@@ -40,16 +43,10 @@ class DirectFeedback(keras.layers.Layer):
             trainable=False,
         )
 
-    def call(self, inputs):
-        return inputs
-
     def project(self, signal: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
         """signal [batch, num_classes] @ B_l, shaped like the layer's output."""
         projected = tf.matmul(signal, tf.cast(self.projection, signal.dtype))
         return tf.reshape(projected, tf.shape(like))
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
 
     def get_config(self):
         return {

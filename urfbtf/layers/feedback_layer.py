@@ -68,7 +68,8 @@ class FeedbackLayer(keras.layers.Layer):
     the bias (`bias_shape`).
 
     Args:
-        rule: "bp", "frfb" or "urfb" (see `urfbtf.rules`).
+        rule: the name of a rule in `urfbtf.rules.RULES` (or a `Rule`); None is
+            `urfbtf.rules.DEFAULT_RULE`, Amit (2019)'s urfb.
         connectivity: fraction p in (0, 1] of forward and of feedback connections
             kept; p < 1 draws fixed independent masks for W and R.
         use_bias: add a bias (the original code has none).
@@ -83,7 +84,7 @@ class FeedbackLayer(keras.layers.Layer):
 
     def __init__(
         self,
-        rule: str = "urfb",
+        rule: str | None = None,
         connectivity: float = 1.0,
         use_bias: bool = False,
         kernel_initializer="glorot_uniform",
@@ -93,7 +94,7 @@ class FeedbackLayer(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.rule = rules.get_rule(rule)
+        self.rule = rules.get_rule(rule if rule is not None else rules.DEFAULT_RULE)
         check_connectivity(connectivity, self.rule)
         self.connectivity = float(connectivity)
         self.use_bias = use_bias
@@ -123,8 +124,8 @@ class FeedbackLayer(keras.layers.Layer):
     def build(self, input_shape):
         shape = self.kernel_shape(input_shape)
         linear_map = self.linear_map(input_shape)
-        self._apply = rules.linear_rule(self.rule, linear_map)
-        self._apply_backprop = rules.linear_rule(rules.RULES["bp"], linear_map)
+        self._apply = self.rule.linear(linear_map)
+        self._apply_backprop = rules.backprop(linear_map)
         self.kernel_mask = self._add_mask("kernel_mask", shape, self.seed)
         self.kernel = self.add_weight(
             name="kernel",

@@ -1,4 +1,4 @@
-"""The training step of the direct feedback rules: DFA, sDFA, DRTP and shallow.
+"""The direct feedback rules, DFA, sDFA, DRTP and shallow, and their training step.
 
 Frenkel et al. (2021), Fig. 1C-D and Algorithm 1. Every hidden layer l learns
 from a signal projected straight from the output by a fixed random matrix B_l
@@ -22,6 +22,10 @@ error is replaced by the signal too (for dfa that is the same thing).
 The step is computed as the gradient of the loss (which reaches only the output
 layer) plus Σ_l <h_l, stop_gradient(B_lᵀ s)> (which reaches each hidden layer
 through its own activation only); `direct_gradients` returns it for the probes.
+
+`DirectRule` is the rule protocol's side (`urfbtf.rules.base.Rule`): layers send
+no error down, every hidden block gets a `DirectFeedback` tap, and nets train as
+a `DirectFeedbackModel`.
 """
 
 from __future__ import annotations
@@ -29,10 +33,15 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from urfbtf import blocks, losses
+from urfbtf.errors import UsageError
 from urfbtf.layers.direct_feedback import DirectFeedback
-from urfbtf.layers.feedback_layer import FeedbackLayer
+from urfbtf.rules import linear
+from urfbtf.rules.base import Rule
+from urfbtf.settings import Setting
 
 OUTPUT_SIGNALS = ("error", "direct")
+SIGNALS = ("error", "sign", "target", "none")
 
 
 def direct_signal(kind: str, error: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
@@ -80,7 +89,7 @@ class DirectFeedbackModel(keras.Model):
         """The taps, the rule and a model exposing the outputs of every tap."""
         if not hasattr(self, "_tapped"):
             taps = [x for x in self.layers if isinstance(x, DirectFeedback)]
-            learners = [x for x in self.layers if isinstance(x, FeedbackLayer)]
+            learners = blocks.learning_layers(self)
             rule = learners[0].rule if learners else None
             inputs = self.inputs[0] if len(self.inputs) == 1 else self.inputs
             # Not an attribute Keras tracks: it only re-exposes this model's graph.
@@ -104,7 +113,7 @@ class DirectFeedbackModel(keras.Model):
             error_tape.watch(outputs)
             loss = self.compute_loss(y=y, y_pred=outputs)
         error = tf.stop_gradient(error_tape.gradient(loss, outputs))
-        signal = tf.stop_gradient(direct_signal(rule.direct, error, y))
+        signal = tf.stop_gradient(direct_signal(rule.signal, error, y))
         objective = loss
         if self.output_signal == "direct":
             objective = tf.reduce_sum(outputs * signal)
@@ -140,3 +149,67 @@ class DirectFeedbackModel(keras.Model):
             else:
                 metric.update_state(y, outputs)
         return {metric.name: metric.result() for metric in self.metrics}
+
+
+DIRECT_OUTPUT = Setting(
+    "direct_output",
+    str,
+    "error",
+    "dfa/sdfa/drtp: the output layer learns from its true error (error) or from "
+    "the projected signal (direct).",
+    choices=OUTPUT_SIGNALS,
+)
+
+
+class DirectRule(Rule):
+    """A direct feedback rule: hidden layers learn from a signal projected
+    straight from the output (Frenkel et al. 2021, Algorithm 1).
+
+    Args:
+        name, summary: see `Rule`.
+        signal: "error" (dfa), "sign" (sdfa), "target" (drtp) or "none"
+            (shallow: hidden layers are frozen).
+    """
+
+    sends_error = False
+    model_class = DirectFeedbackModel
+    settings = (DIRECT_OUTPUT,)
+
+    def __init__(self, name: str, summary: str, signal: str):
+        super().__init__(name, summary)
+        if signal not in SIGNALS:
+            raise ValueError(f"signal={signal!r}; valid: {', '.join(SIGNALS)}")
+        self.signal = signal
+        self.hidden_layers_learn = signal != "none"
+        # Frozen hidden layers cannot leave 0.
+        self.learns_from_zero = self.hidden_layers_learn
+
+    def linear(self, linear_map):
+        return linear.local_only(linear_map)
+
+    def attach(self, block, num_classes):
+        # The learning signal of this layer arrives here, straight from the output.
+        return DirectFeedback(num_classes, name=f"{block.name}_feedback")(block.output)
+
+    def build_model(self, inputs, outputs, *, name, settings):
+        model = DirectFeedbackModel(inputs, outputs, name=name)
+        model.output_signal = settings.get("direct_output", DIRECT_OUTPUT.default)
+        return model
+
+    def check(self, config):
+        if self.signal == "target" and config.loss in losses.REGRESSION_LOSSES:
+            raise UsageError(
+                f"rule={self.name!r} with loss={config.loss!r}: DRTP projects the "
+                "one-hot target of a class, which regression has not. Use dfa or "
+                "sdfa (or any other rule) for regression."
+            )
+
+    def objective(self, model, outputs, taps, y):
+        objective, _ = model.direct_objective(outputs, taps, y)
+        return objective
+
+
+DFA = DirectRule("dfa", "direct feedback alignment: B_l e to each layer", "error")
+SDFA = DirectRule("sdfa", "sign-DFA: B_l sign(e) to each layer", "sign")
+DRTP = DirectRule("drtp", "direct random target projection: B_l y*", "target")
+SHALLOW = DirectRule("shallow", "only the output layer learns", "none")

@@ -1,43 +1,24 @@
-"""Learning rules as custom gradients of maps that are linear in their weights.
+"""Maps linear in their weights, and the backward passes the rules give them.
 
 Amit (2019), section 3.1. Every trainable map of a network is linear in its
-weights, h = x ⊛ W (a dense product, a convolution, ...). Its backward pass has two
-halves (eq. 2):
+weights, h = x ⊛ W (a dense product, a convolution, an untied layer). Its
+backward pass has two halves (eq. 2):
 
 * the weight gradient δ ⊗ x, a product of the activity of the two units that each
   weight connects (Hebbian), and
 * the error sent to the layer below, Wᵀδ.
 
-The rules differ only in the second half:
+A `LinearMap` holds the forward map and both halves; the functions here build
+from it the three backward passes the rules use: exact backpropagation
+(`backprop`), the error sent down through separate feedback weights R
+(`with_feedback`, Amit's eq. 2 with R in place of Wᵀ), and no error sent down at
+all (`local_only`, the direct rules and layer-local losses).
 
-======  ============================  =========================================
-rule    error sent down               feedback weights R
-======  ============================  =========================================
-bp      Wᵀδ (exact backpropagation)   none
-frfb    Rᵀδ                           fixed at their random initial values
-                                      (Lillicrap et al. 2016)
-urfb    Rᵀδ                           receive exactly W's increment, ΔR = ΔW
-                                      (Zipser & Rumelhart 1990; Amit 2019)
-dfa     none: each hidden layer       none: a fixed random matrix B_l projects
-sdfa    receives its signal straight  the output error e (dfa), its sign (sdfa)
-drtp    from the output               or the target (drtp) to layer l
-shallow none                          none: hidden layers are frozen
-======  ============================  =========================================
-
-The last four (Frenkel et al. 2021) need the output error or the target at
-every hidden layer, so besides their layer-level part here (a layer sends no
-error down, which is what frees it from update locking) they train with their
-own training step, `urfbtf.direct.DirectFeedbackModel`.
-
-R is stored with W's shape and orientation, so R = W makes frfb and urfb exact
-backpropagation. Under urfb, R's gradient *is* W's gradient, so any optimizer that
-is a function of the gradient history (SGD, momentum, Adam, ...) gives R exactly
-W's increment and R - W never changes (the paper's remark after eq. 2).
-
-The rule functions take tensors positionally and capture everything else by
-closure: `tf.custom_gradient` silently drops the custom gradient for keyword
-arguments in eager mode, and rejects Keras variables, so layers read their
-weights into tensors before calling them.
+R is stored with W's shape and orientation, so R = W makes `with_feedback` exact
+backpropagation. The functions take tensors positionally and capture everything
+else by closure: `tf.custom_gradient` silently drops the custom gradient for
+keyword arguments in eager mode, and rejects Keras variables, so layers read
+their weights into tensors before calling them.
 """
 
 from __future__ import annotations
@@ -47,76 +28,6 @@ import dataclasses
 from collections.abc import Callable
 
 import tensorflow as tf
-
-from urfbtf.errors import UsageError
-
-
-@dataclasses.dataclass(frozen=True)
-class Rule:
-    """A learning rule that acts only through the gradients of linear maps.
-
-    Attributes:
-        name: the rule's name, as given to `--rule` and to the layers.
-        has_feedback: the error is sent down through separate feedback weights R.
-        feedback_learns: R receives W's increment (is trainable, with W's gradient).
-        summary: one line for help texts.
-        direct: for the direct feedback rules, the signal projected to the hidden
-            layers: "error" (dfa), "sign" (sdfa), "target" (drtp), "none"
-            (shallow: hidden layers do not learn); None for the other rules.
-        model_class: None for rules that act only through gradients, which train
-            with Keras' own `train_step` (and so with `model.fit`, any optimizer
-            and any `tf.distribute` strategy). A rule that trains layer-local
-            losses instead (target propagation, GAIT-prop) names a `keras.Model`
-            subclass overriding `train_step`; the runner builds the net as that
-            class and still trains it with `fit`.
-    """
-
-    name: str
-    has_feedback: bool
-    feedback_learns: bool
-    summary: str
-    model_class: type | None = None
-    direct: str | None = None
-
-    @property
-    def sends_error(self) -> bool:
-        """Whether a layer passes an error to the layer below (not for direct rules)."""
-        return self.direct is None
-
-
-RULES: dict[str, Rule] = {
-    rule.name: rule
-    for rule in (
-        Rule("bp", False, False, "backpropagation: the error goes down through Wᵀ"),
-        Rule("frfb", True, False, "fixed random feedback R (feedback alignment)"),
-        Rule("urfb", True, True, "updated random feedback: R gets W's increment"),
-        Rule(
-            "dfa",
-            False,
-            False,
-            "direct feedback alignment: B_l e to each layer",
-            direct="error",
-        ),
-        Rule(
-            "sdfa", False, False, "sign-DFA: B_l sign(e) to each layer", direct="sign"
-        ),
-        Rule(
-            "drtp",
-            False,
-            False,
-            "direct random target projection: B_l y*",
-            direct="target",
-        ),
-        Rule("shallow", False, False, "only the output layer learns", direct="none"),
-    )
-}
-
-
-def register(rule: Rule) -> Rule:
-    """Adds `rule` to `RULES` (so that `--rule` and the layers accept its name)."""
-    RULES[rule.name] = rule
-    return rule
-
 
 # A process-wide switch, not a thread-local one: tf.distribute runs replicas in
 # threads of their own.
@@ -142,19 +53,6 @@ def exact_backprop():
 def backprop_forced() -> bool:
     """Whether `exact_backprop` is active."""
     return _FORCED["active"]
-
-
-def get_rule(name: str | Rule) -> Rule:
-    """Returns the rule called `name`; raises `UsageError` for unknown names."""
-    if isinstance(name, Rule):
-        return name
-    if name not in RULES:
-        raise UsageError(
-            f"Unknown learning rule {name!r}. Valid rules: "
-            + "; ".join(f"{r.name} ({r.summary})" for r in RULES.values())
-            + "."
-        )
-    return RULES[name]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -274,22 +172,14 @@ def local_only(
     return local
 
 
-def linear_rule(
-    rule: Rule, linear_map: LinearMap
+def backprop(
+    linear_map: LinearMap,
 ) -> Callable[[tf.Tensor, tf.Tensor, tf.Tensor | None], tf.Tensor]:
-    """Returns f(x, kernel, feedback) applying `linear_map` under `rule`.
+    """Returns f(x, kernel, feedback=None) = linear_map.forward(x, kernel) with
+    TensorFlow's own gradient: exact backpropagation."""
 
-    Backpropagation uses plain autodiff (feedback must be None); the random
-    feedback rules use `with_feedback`; the direct rules keep only the weight
-    gradient (`local_only`).
-    """
-    if not rule.sends_error:
-        return local_only(linear_map)
-    if not rule.has_feedback:
+    def apply(x, kernel, feedback=None):
+        del feedback
+        return linear_map.forward(x, kernel)
 
-        def backprop(x, kernel, feedback=None):
-            del feedback
-            return linear_map.forward(x, kernel)
-
-        return backprop
-    return with_feedback(linear_map, rule.feedback_learns)
+    return apply

@@ -1,0 +1,81 @@
+"""The learning blocks of a net: input, layer, activation, output, in order.
+
+Every rule sees a net as a chain of learning blocks. A block is one layer that
+learns by a rule (`urfbtf.layers.FeedbackLayer`: dense, conv or untied), the
+tensor it reads, the elementwise nonlinearity that follows it (none for a
+linear output layer) and the tensor the block hands on. The direct rules attach
+their projection B_l to a block's output; target rules attach an inverse that
+maps a block's output back to its input. `blocks(model)` reads them off any
+functional model's graph, so it works alike for a net just built by
+`urfbtf.nets.build_net`, one loaded from a `.keras` file, and a user's own model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+
+from urfbtf.layers.feedback_layer import FeedbackLayer
+from urfbtf.layers.leaky_relu import LeakyReLU
+from urfbtf.layers.saturated_linear import SaturatedLinear
+from urfbtf.layers.tap import Tap
+
+# Elementwise nonlinearities that end a block.
+ACTIVATION_LAYERS = (SaturatedLinear, LeakyReLU, keras.layers.Activation)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Block:
+    """One learning block of a functional model.
+
+    Attributes:
+        name: the learning layer's name.
+        input: the symbolic tensor the layer reads.
+        layer: the layer that learns by a rule.
+        field: the layer's output, before the nonlinearity (where the error δ
+            that the Hebbian update multiplies lives).
+        activation: the nonlinearity applied to `field`, or None (a linear
+            output layer).
+        output: the block's output: the activation's, or `field` when linear.
+        tap: the rule's `urfbtf.layers.Tap` on `output`, if it has one.
+    """
+
+    name: str
+    input: keras.KerasTensor
+    layer: FeedbackLayer
+    field: keras.KerasTensor
+    activation: keras.layers.Layer | None
+    output: keras.KerasTensor
+    tap: Tap | None = None
+
+
+def learning_layers(model: keras.Model) -> list[FeedbackLayer]:
+    """The layers of `model` that learn through a rule, bottom to top."""
+    return [layer for layer in model.layers if isinstance(layer, FeedbackLayer)]
+
+
+def blocks(model: keras.Model) -> list[Block]:
+    """The learning blocks of a functional `model`, bottom to top."""
+    consumers: dict[int, list] = {}
+    for layer in model.layers:
+        for node in layer._inbound_nodes:
+            for tensor in node.input_tensors:
+                consumers.setdefault(id(tensor), []).append(layer)
+
+    def only_consumer(tensor, kinds):
+        found = consumers.get(id(tensor), [])
+        if len(found) == 1 and isinstance(found[0], kinds):
+            return found[0]
+        return None
+
+    found = []
+    for layer in learning_layers(model):
+        field = layer.output
+        activation = only_consumer(field, ACTIVATION_LAYERS)
+        output = activation.output if activation is not None else field
+        tap = only_consumer(output, Tap)
+        found.append(
+            Block(layer.name, layer.input, layer, field, activation, output, tap)
+        )
+    return found

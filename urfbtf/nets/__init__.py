@@ -1,0 +1,83 @@
+"""The networks of the library's papers, by paper, and the builder they share.
+
+=================  ==========================================  ===============
+paper              nets                                        module
+=================  ==========================================  ===============
+Amit (2019)        simpnet, deepnet, deepernet, simpnet_s,     `amit`
+                   deepnet_s
+Frenkel et al.     fc1_500, fc1_1000, fc2_100, fc2_500,        `frenkel`
+(2021)             fc2_1000, conv_mnist, conv_cifar
+=================  ==========================================  ===============
+
+A net is a description, a tuple of steps (`steps`); `build_net` (`builder`)
+turns it into a functional Keras model under any rule, and `blocks(model)`
+lists the learning blocks of the result (input, layer, nonlinearity, output).
+Each net's flagfile, `flags/<net>.cfg`, holds its paper's training settings.
+"""
+
+from __future__ import annotations
+
+from urfbtf.blocks import Block, blocks, learning_layers
+from urfbtf.errors import UsageError
+from urfbtf.nets import amit, frenkel
+from urfbtf.nets.builder import (
+    ACTIVATIONS,
+    OUTPUT_ACTIVATIONS,
+    NetBuilder,
+    NetOptions,
+    build_net,
+    max_pool,
+)
+from urfbtf.nets.steps import (
+    Conv,
+    Dense,
+    Drop,
+    Output,
+    Pool,
+    Sum,
+    check_untie,
+    conv_names,
+    has_open_dropout,
+    layer_names,
+)
+
+NETS: dict[str, tuple] = {**amit.NETS, **frenkel.NETS}
+
+
+def get_description(net) -> tuple:
+    """The description of `net` (a name from `NETS`, or a description itself)."""
+    if not isinstance(net, str):
+        return tuple(net)
+    if net not in NETS:
+        raise UsageError(f"Unknown net {net!r}. Valid nets: {', '.join(NETS)}.")
+    return NETS[net]
+
+
+def feedback_layers(model) -> list:
+    """The layers of `model` that learn through a rule, bottom to top."""
+    return learning_layers(model)
+
+
+__all__ = [
+    "ACTIVATIONS",
+    "NETS",
+    "OUTPUT_ACTIVATIONS",
+    "Block",
+    "Conv",
+    "Dense",
+    "Drop",
+    "NetBuilder",
+    "NetOptions",
+    "Output",
+    "Pool",
+    "Sum",
+    "blocks",
+    "build_net",
+    "check_untie",
+    "conv_names",
+    "feedback_layers",
+    "get_description",
+    "has_open_dropout",
+    "layer_names",
+    "max_pool",
+]

@@ -1,0 +1,99 @@
+"""The steps a net is described by, and what a description says about its layers.
+
+A description is a tuple of steps, bottom to top: `Conv` (a convolution followed
+by the hidden nonlinearity), `Pool`, `Drop`, `Sum` (two convolutions
+a = σ(conv(x)), b = σ(conv'(a)) and their sum a + b, with no parameters and no
+nonlinearity after it: Amit (2019)'s residual "SUM"), `Dense` (followed by the
+nonlinearity) and `Output` (one unit per class, never pruned). A flatten (NHWC
+order, as the original code) is inserted before the first dense step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from urfbtf.errors import UsageError
+
+
+@dataclasses.dataclass(frozen=True)
+class Conv:
+    name: str
+    filters: int
+    kernel_size: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Sum:
+    """Residual block: σ(conv(x)) + σ(conv'(σ(conv(x))))."""
+
+    name: str
+    first: Conv
+    second: Conv
+
+
+@dataclasses.dataclass(frozen=True)
+class Pool:
+    name: str
+    size: int
+    stride: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Drop:
+    name: str
+    # Fraction of units dropped, as in the paper and keras.layers.Dropout; None
+    # takes the `dropout` argument of `build_net` (the DRTP paper's nets).
+    rate: float | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Dense:
+    name: str
+    units: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Output:
+    name: str = "output"
+
+
+def conv_names(description) -> list[str]:
+    """The names of the convolutions of a description, bottom to top."""
+    names = []
+    for step in description:
+        if isinstance(step, Conv):
+            names.append(step.name)
+        elif isinstance(step, Sum):
+            names += [step.first.name, step.second.name]
+    return names
+
+
+def layer_names(description) -> list[str]:
+    """The names of the layers with weights (convs, dense, output), bottom to top."""
+    names = []
+    for step in description:
+        if isinstance(step, (Conv, Sum)):
+            names += conv_names([step])
+        elif isinstance(step, (Dense, Output)):
+            names.append(step.name)
+    return names
+
+
+def has_open_dropout(description) -> bool:
+    """Whether some dropout step takes its rate from `build_net`'s `dropout`."""
+    return any(isinstance(step, Drop) and step.rate is None for step in description)
+
+
+def check_untie(description, untie) -> frozenset:
+    """The set of conv names `untie` asks for ("all" means every conv); raises
+    `UsageError` for a name that is not a conv of the net."""
+    convs = conv_names(description)
+    if isinstance(untie, str):
+        untie = convs if untie == "all" else [n for n in untie.split(",") if n]
+    unknown = sorted(set(untie) - set(convs))
+    if unknown:
+        raise UsageError(
+            f"Cannot untie {', '.join(unknown)}: the convolutions of this net are "
+            f"{', '.join(convs)} (or 'all')."
+        )
+    return frozenset(untie)

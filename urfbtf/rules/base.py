@@ -1,0 +1,169 @@
+"""The protocol every learning rule implements.
+
+A rule answers every question the rest of urfbtf asks about learning, so that no
+other module tests a rule's name or its model's class:
+
+* layers: how a layer's linear map sends its error down (`linear`);
+* nets: whether hidden layers learn, what the rule places on each learning
+  block's output (`attach`), and which model trains the net (`build_model`);
+* the configuration: its own hyperparameters (`settings`, declared once as
+  `urfbtf.settings.Setting`s) and the combinations it cannot run (`check`);
+* training: how the model is compiled and which optimizers it owns, each with
+  the variables it trains (`compile`, `optimizers`: the checkpoints save and
+  restore all of them);
+* measurement: the error each learning layer receives and the update it
+  makes for a batch (`layer_gradients`, what the probes compare with
+  backpropagation), and its own per-epoch metrics (`epoch_metrics`).
+
+Rules that only change gradients (bp, frfb, urfb, `urfbtf.rules.gradient`) train
+with Keras' own training step; the direct rules (`urfbtf.rules.direct`) and
+rules with layer-local losses bring a model whose `train_step` is theirs, and
+still train with `fit`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import keras
+import tensorflow as tf
+
+from urfbtf import blocks as blocks_lib
+from urfbtf.rules import linear
+from urfbtf.settings import Setting
+
+
+class Rule:
+    """A learning rule; subclasses override what differs from backpropagation.
+
+    Attributes:
+        name: the name given to `--rule` and to the layers.
+        summary: one line for help texts and error messages.
+        has_feedback: layers hold feedback weights R that carry the error down.
+        feedback_learns: R is trainable (and gets W's gradient).
+        sends_error: a layer passes an error to the layer below; False frees a
+            layer from update locking (the direct rules, local losses).
+        hidden_layers_learn: False freezes every layer but the output.
+        learns_from_zero: the rule can leave forward weights that start at 0
+            (`--zero_init`); backpropagation cannot (its errors Wᵀδ are 0 there).
+        settings: the rule's own hyperparameters.
+        model_class: the `keras.Model` subclass that trains a net under the rule.
+    """
+
+    has_feedback = False
+    feedback_learns = False
+    sends_error = True
+    hidden_layers_learn = True
+    learns_from_zero = True
+    settings: tuple[Setting, ...] = ()
+    model_class: type = keras.Model
+
+    def __init__(self, name: str, summary: str):
+        self.name = name
+        self.summary = summary
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"
+
+    # Layers ------------------------------------------------------------------
+
+    def linear(self, linear_map: linear.LinearMap) -> Callable:
+        """f(x, kernel, feedback) applying `linear_map` with this rule's backward
+        pass; backpropagation's is plain autodiff."""
+        return linear.backprop(linear_map)
+
+    # Nets --------------------------------------------------------------------
+
+    def attach(self, block: blocks_lib.Block, num_classes: int):
+        """Returns the tensor that continues the net after `block`: its output,
+        or the output of a `urfbtf.layers.Tap` the rule places on it."""
+        del num_classes
+        return block.output
+
+    def build_model(self, inputs, outputs, *, name: str, settings: Mapping):
+        """The (uncompiled) model that trains the net from `inputs` to `outputs`."""
+        del settings
+        return self.model_class(inputs, outputs, name=name)
+
+    # Configuration -----------------------------------------------------------
+
+    def check(self, config) -> None:
+        """Raises `UsageError` for a run (an `urfbtf.config.Config`) the rule
+        cannot train."""
+        del config
+
+    # Training ----------------------------------------------------------------
+
+    def compile(self, model, *, make_optimizer: Callable, settings: Mapping, **kwargs):
+        """Compiles `model`; `make_optimizer(lr=None)` makes the run's optimizer
+        (at the run's learning rate, or at `lr`) for every optimizer the rule
+        owns. `kwargs` are `keras.Model.compile`'s (loss, metrics, ...)."""
+        del settings
+        model.compile(optimizer=make_optimizer(), **kwargs)
+
+    def optimizers(self, model) -> list[tuple[keras.optimizers.Optimizer, list]]:
+        """Every optimizer of `model` with the variables it trains, the model's
+        own first; the checkpoints hold the state of all of them."""
+        return [(model.optimizer, model.trainable_variables)]
+
+    # Measurement -------------------------------------------------------------
+
+    def objective(self, model, outputs, taps, y):
+        """A scalar whose gradient is the rule's update, given the forward pass's
+        `outputs` and the outputs of the block taps `taps`; by default the loss."""
+        del taps
+        return model.compute_loss(y=y, y_pred=outputs)
+
+    def layer_gradients(self, model, x, y):
+        """(δ, ΔW) of every learning layer for the batch (x, y), in inference mode:
+        the error at the layer's field and the kernel's gradient (what the
+        optimizer receives), zeros where the rule gives none."""
+        return gradients_of(model, x, y, self.objective)
+
+    def epoch_metrics(self, model) -> dict[str, float]:
+        """Metrics of the rule recorded after every epoch (none by default)."""
+        del model
+        return {}
+
+
+def _probe_graph(model):
+    """One forward pass exposing the output, every learning layer's field and
+    every tap's output; cached on the model (not a tracked attribute)."""
+    graph = getattr(model, "_urfbtf_probe_graph", None)
+    if graph is None:
+        found = blocks_lib.blocks(model)
+        taps = [b.tap.output for b in found if b.tap is not None]
+        inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+        graph = keras.Model(
+            inputs, [model.outputs[0], *[b.field for b in found], *taps]
+        )
+        graph = (graph, [b.layer for b in found])
+        object.__setattr__(model, "_urfbtf_probe_graph", graph)
+    return graph
+
+
+def gradients_of(model, x, y, objective):
+    """(δ at every learning layer's field, gradient of every learning layer's
+    kernel) of `objective(model, outputs, taps, y)`, zeros where there is none.
+
+    Frozen (non-trainable) kernels are not watched and get no gradient: a frozen
+    layer does not move, whatever its gradient would be.
+    """
+    graph, layers = _probe_graph(model)
+    kernels = [layer.kernel for layer in layers]
+    with tf.GradientTape(persistent=True) as tape:
+        outputs, *rest = tf.nest.flatten(graph(x, training=False))
+        fields, taps = rest[: len(layers)], rest[len(layers) :]
+        value = objective(model, outputs, taps, y)
+    errors = tape.gradient(value, fields)
+    updates = tape.gradient(value, [k.value for k in kernels])
+    del tape
+    errors = [
+        tf.zeros_like(f) if e is None else e
+        for e, f in zip(errors, fields, strict=True)
+    ]
+    updates = [
+        u if u is not None and layer.trainable else tf.zeros(k.shape, k.dtype)
+        for u, k, layer in zip(updates, kernels, layers, strict=True)
+    ]
+    return errors, updates
