@@ -48,12 +48,16 @@ def _hidden_preactivation(model, x, name="hidden0"):
     return sub(x).numpy()
 
 
-def test_dfa_with_feedback_equal_to_output_weights_transposed_is_backprop():
+def test_dfa_with_feedback_equal_to_scaled_output_weights_transposed_is_backprop():
+    """One hidden layer: DFA's signal is y - y* itself (the reference code's, no
+    1/N, no 1/C), while backprop's error at the output is (y - y*)/(N·C) for the
+    mean-over-N·C BCE. So B = W_outᵀ/(N·C) makes DFA backprop exactly (before,
+    when the signal was the loss gradient, B = W_outᵀ did)."""
     x, y = _batch()
     dfa, bp = _mlp("dfa"), _mlp("bp")
     bp.set_weights([w for w in dfa.get_weights() if w.shape != (CLASSES, 6)])
     output = dfa.get_layer("output").kernel.numpy()
-    dfa.get_layer("tap0").projection.assign(output.T)  # B = W_outᵀ
+    dfa.get_layer("tap0").projection.assign(output.T / (len(x) * CLASSES))
     ours = _direct_grads(dfa, x, y)
     with tf.GradientTape() as tape:
         loss = bp.compute_loss(x=x, y=y, y_pred=bp(x))
@@ -72,22 +76,26 @@ def _oracle(model, x, signal, name="hidden0", tap="tap0"):
 
 
 def test_drtp_hidden_gradient_is_the_target_projection_oracle():
+    """The gradient is +Σ_n x_n ((y*_n B) ⊙ f'(z_n)), so the update is
+    -η (Bᵀy*) ⊙ f' xᵀ: the reference code's sign (function.py:61-62, descended)
+    and the paper's lemma, no 1/N (before: the opposite sign, divided by N)."""
     x, y = _batch()
     model = _mlp("drtp", widths=(6, 7))
     target = np.eye(CLASSES)[y]
-    expected = _oracle(model, x, -target / len(x))  # Update: +η (Bᵀy*) ⊙ f' x.
+    expected = _oracle(model, x, target)
     np.testing.assert_allclose(
         _direct_grads(model, x, y)["hidden0/kernel"], expected, rtol=1e-5, atol=1e-7
     )
 
 
 def test_sdfa_projects_the_sign_of_the_output_error():
+    """sign(y - y*) with y the post-sigmoid output, unscaled, as the reference
+    code (function.py:59-60; before: divided by N)."""
     x, y = _batch()
     model = _mlp("sdfa")
     outputs = model(x).numpy()
-    # d(mean over batch and classes of BCE)/d(logits): (sigmoid - y*) / (B C).
-    error = (1 / (1 + np.exp(-outputs)) - np.eye(CLASSES)[y]) / (len(x) * CLASSES)
-    expected = _oracle(model, x, np.sign(error) / len(x))
+    error = 1 / (1 + np.exp(-outputs)) - np.eye(CLASSES)[y]
+    expected = _oracle(model, x, np.sign(error))
     np.testing.assert_allclose(
         _direct_grads(model, x, y)["hidden0/kernel"], expected, rtol=1e-5, atol=1e-7
     )
@@ -102,9 +110,11 @@ def test_output_layer_learns_from_its_true_error_unless_told_otherwise():
     np.testing.assert_allclose(
         _direct_grads(local, x, y)["output/kernel"], true.numpy(), rtol=1e-5, atol=1e-7
     )
+    # With the signal, the output layer learns like a hidden one: Σ_n h_n y*_nᵀ
+    # (the reference's DRTP sign and scale; before: -y*/N).
     directed = _mlp("drtp", output_signal="direct")
     hidden = np.tanh(_hidden_preactivation(directed, x))
-    expected = hidden.T @ (-np.eye(CLASSES)[y] / len(x))
+    expected = hidden.T @ np.eye(CLASSES)[y]
     np.testing.assert_allclose(
         _direct_grads(directed, x, y)["output/kernel"], expected, rtol=1e-5, atol=1e-7
     )

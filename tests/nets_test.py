@@ -83,9 +83,16 @@ def test_backprop_nets_have_exactly_the_gradients_of_the_plain_keras_twin(net):
     twin_value, twin_grads = grads(twin)
     assert value.numpy() == twin_value.numpy()
     assert len(ours_grads) == len(twin_grads) == len(ours.trainable_variables)
-    for g, g_twin in zip(ours_grads, twin_grads, strict=True):
+    for v, g, g_twin in zip(
+        ours.trainable_variables, ours_grads, twin_grads, strict=True
+    ):
         assert np.abs(g.numpy()).max() > 0
-        np.testing.assert_array_equal(g, g_twin)
+        if v.path.endswith("bias") and len(g_twin.shape) == 1 and "conv" in v.path:
+            # A conv bias's gradient sums δ over batch and space, which Keras'
+            # Conv2D and our broadcast add do in different orders (~1e-9 apart).
+            np.testing.assert_allclose(g, g_twin, rtol=1e-5, atol=1e-8)
+        else:
+            np.testing.assert_array_equal(g, g_twin)
 
 
 def test_connectivity_prunes_every_layer_but_the_output():

@@ -1,10 +1,10 @@
 """The plain-Keras twin of a urfbtf net: the reference of the tests and benchmark.
 
 The same net as `urfbtf.nets.build_net(net, rule="bp")`, layer for layer and
-name for name, but made of Keras' own `Conv2D` and `Dense` (no bias, SAME
-padding) trained by TensorFlow's autodiff: a urfbtf net under backpropagation
-must have exactly its gradients (tests/nets_test.py), and the rules' cost is
-measured against it (tools/bench.py).
+name for name, but made of Keras' own `Conv2D` and `Dense` (SAME padding,
+biases where the net has them) trained by TensorFlow's autodiff: a urfbtf net
+under backpropagation must have exactly its gradients (tests/nets_test.py),
+and the rules' cost is measured against it (tools/bench.py).
 """
 
 from __future__ import annotations
@@ -19,19 +19,17 @@ class KerasTwinBuilder(nets.NetBuilder):
 
     def linear_layer(self, step, *, hidden: bool):
         del hidden
-        initializer = self.options.kernel_initializer
+        # The net's own layers: biases where its paper's code has them.
+        common = dict(
+            use_bias=self.layers.bias,
+            kernel_initializer=self.kernel_initializer(step),
+            name=step.name,
+        )
         if isinstance(step, nets.Conv):
             return keras.layers.Conv2D(
-                step.filters,
-                step.kernel_size,
-                padding="same",
-                use_bias=False,
-                kernel_initializer=initializer,
-                name=step.name,
+                step.filters, step.kernel_size, padding="same", **common
             )
-        return keras.layers.Dense(
-            step.units, use_bias=False, kernel_initializer=initializer, name=step.name
-        )
+        return keras.layers.Dense(step.units, **common)
 
 
 def build_keras_twin(net, **kwargs) -> keras.Model:

@@ -13,10 +13,19 @@ inferred from a weight being 0.0), applied to W and R on every call, and masked
 entries start at exactly 0, so they stay 0 under any optimizer whose update is
 zero for a zero gradient. Backpropagation has no feedback weights to prune, and
 the original code never pruned under it, so asking for both is an error.
+
+Under urfb, R's gradient is the Hebbian product δ ⊗ x itself, which does not
+depend on W's mask. So R − W stays constant exactly on the entries both masks
+keep (every entry at connectivity 1); where W is pruned and R kept, W stays 0
+while R still moves, and where R is pruned and W kept, R stays 0 while W moves.
+
+Frenkel et al.'s nets give every layer a bias (`use_bias`), drawn as the DRTP
+reference code's nn.Linear and nn.Conv2d draw theirs (`FanInUniform`).
 """
 
 from __future__ import annotations
 
+import math
 import random
 
 import keras
@@ -25,6 +34,7 @@ import tensorflow as tf
 
 from urfbtf import rules
 from urfbtf.errors import UsageError
+from urfbtf.rules import linear
 
 
 @keras.saving.register_keras_serializable(package="urfbtf")
@@ -47,6 +57,36 @@ class BernoulliMask(keras.initializers.Initializer):
 
     def get_config(self):
         return {"keep_prob": self.keep_prob, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="urfbtf")
+class FanInUniform(keras.initializers.Initializer):
+    """U(±1/√fan_in): PyTorch's default bias of nn.Linear and nn.Conv2d
+    (torch/nn/modules/linear.py and conv.py, `reset_parameters`), which every layer
+    of the DRTP reference code keeps (ChFrenkel/DirectRandomTargetProjection,
+    models.py:79, 99, `bias=True`).
+
+    Args:
+        fan_in: inputs each output unit reads (the kernel's fan-in); None lets
+            `FeedbackLayer` set its own when it builds its bias.
+        seed: an integer, or None to draw one from Python's `random` (which
+            `keras.utils.set_random_seed` seeds), as `FeedbackLayer` does.
+    """
+
+    def __init__(self, fan_in: int | None = None, seed: int | None = None):
+        self.fan_in = fan_in
+        self.seed = seed if seed is not None else random.randint(1, 10**9)
+
+    def __call__(self, shape, dtype=None):
+        if self.fan_in is None:
+            raise ValueError("FanInUniform needs the layer's fan_in to draw a bias.")
+        bound = 1.0 / math.sqrt(self.fan_in)
+        return keras.random.uniform(
+            shape, -bound, bound, dtype=dtype or "float32", seed=self.seed
+        )
+
+    def get_config(self):
+        return {"fan_in": self.fan_in, "seed": self.seed}
 
 
 def _zero_where_masked(initializer, mask):
@@ -75,7 +115,12 @@ class FeedbackLayer(keras.layers.Layer):
         use_bias: add a bias (the original code has none).
         kernel_initializer: initializer of W.
         feedback_initializer: initializer of R, drawn independently of W.
-        bias_initializer: initializer of the bias.
+        bias_initializer: initializer of the bias; a `FanInUniform` without a
+            fan_in gets this layer's.
+        feedback_clip: b > 0 clips the error this layer sends down to
+            clip(b·g, -1, 1) (Amit's `b_nonlin_scale`, `rules.linear.clip_error`);
+            0 sends it unchanged. Exact backpropagation (`rules.exact_backprop`)
+            never clips.
         seed: integer seed of the connectivity masks (W's mask uses `seed`, R's
             `seed + 1`); None draws one from Python's `random`, which
             `keras.utils.set_random_seed` seeds (as Keras' initializers do).
@@ -90,6 +135,7 @@ class FeedbackLayer(keras.layers.Layer):
         kernel_initializer="glorot_uniform",
         feedback_initializer="glorot_uniform",
         bias_initializer="zeros",
+        feedback_clip: float = 0.0,
         seed: int | None = None,
         **kwargs,
     ):
@@ -101,6 +147,7 @@ class FeedbackLayer(keras.layers.Layer):
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.feedback_initializer = keras.initializers.get(feedback_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.feedback_clip = float(feedback_clip)
         # A concrete seed now, like Keras' initializers: the masks then depend
         # only on `keras.utils.set_random_seed` and the order layers are made in.
         self.seed = seed if seed is not None else random.randint(1, 10**9)
@@ -120,6 +167,12 @@ class FeedbackLayer(keras.layers.Layer):
 
     def bias_shape(self, input_shape) -> tuple[int, ...]:
         return (self.kernel_shape(input_shape)[-1],)
+
+    def fan_in(self, input_shape) -> int:
+        """Inputs each output unit reads: a kh x kw window of every input channel
+        for a convolution (tied or untied), the last axis for a dense layer."""
+        window = math.prod(getattr(self, "kernel_size", ()))
+        return window * int(input_shape[-1])
 
     def build(self, input_shape):
         shape = self.kernel_shape(input_shape)
@@ -148,10 +201,18 @@ class FeedbackLayer(keras.layers.Layer):
             )
         self.bias = None
         if self.use_bias:
+            bias_initializer = self.bias_initializer
+            if (
+                isinstance(bias_initializer, FanInUniform)
+                and bias_initializer.fan_in is None
+            ):
+                bias_initializer = FanInUniform(
+                    self.fan_in(input_shape), seed=bias_initializer.seed
+                )
             self.bias = self.add_weight(
                 name="bias",
                 shape=self.bias_shape(input_shape),
-                initializer=self.bias_initializer,
+                initializer=bias_initializer,
             )
 
     def _add_mask(self, name, shape, seed):
@@ -183,6 +244,8 @@ class FeedbackLayer(keras.layers.Layer):
         if rules.backprop_forced():
             outputs = self._apply_backprop(inputs, kernel, None)
         else:
+            if self.feedback_clip > 0:
+                inputs = linear.clip_error(inputs, self.feedback_clip)
             feedback = None
             if self.feedback is not None:
                 feedback = self._read(self.feedback, self.feedback_mask)
@@ -215,6 +278,7 @@ class FeedbackLayer(keras.layers.Layer):
                 self.feedback_initializer
             ),
             "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+            "feedback_clip": self.feedback_clip,
             "seed": self.seed,
         }
 

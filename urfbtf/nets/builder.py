@@ -5,7 +5,9 @@ dense and output step is a learning block: a layer that learns by the rule
 (`FeedbackConv2D`, `FeedbackDense`, or `UntiedConv2D` where the conv is untied),
 then the hidden nonlinearity; the rule may place a tap of its own on the block's
 output (`urfbtf.rules.Rule.attach`) and chooses the model class that trains the
-net (`Rule.build_model`). Nothing here depends on which rule it is.
+net (`Rule.build_model`). Nothing here depends on which rule it is. How the
+layers are made (biases, initial weights) is the net's own, its description's
+`Layers` step (`urfbtf.nets.steps`); the options may override W's initializer.
 
 Max-pooling follows the original code of Amit (2019): disjoint windows (size ==
 stride) are TensorFlow's SAME max-pool; overlapping windows (3x3, stride 2) are
@@ -32,7 +34,19 @@ from urfbtf.layers import (
     SaturatedLinear,
     UntiedConv2D,
 )
-from urfbtf.nets.steps import Conv, Dense, Drop, Output, Pool, Sum, check_untie
+from urfbtf.layers.feedback_layer import FanInUniform
+from urfbtf.nets.steps import (
+    FAN_IN_UNIFORM,
+    Conv,
+    Dense,
+    Drop,
+    Layers,
+    Output,
+    Pool,
+    Sum,
+    check_untie,
+    layers_of,
+)
 
 ACTIVATIONS = ("saturated", "tanh", "leaky_relu")
 OUTPUT_ACTIVATIONS = ("linear", "tanh")
@@ -59,8 +73,12 @@ class NetOptions:
         output_activation: "linear" (the output layer's field; the losses apply
             their own sigmoid or softmax) or "tanh" (Frenkel et al.'s regression).
         dropout: rate of the description's dropout steps without their own.
-        kernel_initializer: initializer of the forward weights W ("zeros" for the
-            zero-initialised runs of Frenkel et al.).
+        kernel_initializer: initializer of the forward weights W of every layer,
+            or None for the net's own (its `Layers` step: Glorot uniform for
+            Amit's nets, the reference code's U(±1/√fan_in) for Frenkel's).
+        zero_init: the fully connected weights (dense and output layers) start
+            at 0, as the DRTP reference code's --fc-zero-init (models.py:133-134:
+            FC weights only; convolutions and biases keep their random draw).
         freeze_conv: keep the convolutions at their initial values ("CONV
             random" in Frenkel et al.).
     """
@@ -74,7 +92,8 @@ class NetOptions:
     activation: str = "saturated"
     output_activation: str = "linear"
     dropout: float = 0.0
-    kernel_initializer: object = "glorot_uniform"
+    kernel_initializer: object = None
+    zero_init: bool = False
     freeze_conv: bool = False
 
     def check(self) -> None:
@@ -88,6 +107,18 @@ class NetOptions:
                 f"Unknown activation {self.activation!r}. Valid activations: "
                 f"{', '.join(ACTIVATIONS)}."
             )
+
+
+def layer_initializer(name):
+    """A fresh Keras initializer for a name of `steps.LAYER_INITIALIZERS` (or any
+    initializer Keras accepts); fresh, because a seeded instance shared by two
+    layers would draw the same values for both."""
+    if name == FAN_IN_UNIFORM:
+        # limit √(3·scale/fan_in) = 1/√fan_in.
+        return keras.initializers.VarianceScaling(1.0 / 3.0, "fan_in", "uniform")
+    if isinstance(name, str):
+        return keras.initializers.get(name)
+    return name
 
 
 def max_pool(x, size: int, stride: int, name: str):
@@ -123,14 +154,27 @@ class NetBuilder:
         self.rule = rules.get_rule(rule)
         self.options = options
         self.untie = check_untie(self.description, options.untie)
+        self.layers: Layers = layers_of(self.description)
+
+    def kernel_initializer(self, step):
+        """W's initializer for a conv, dense or output step."""
+        if self.options.zero_init and not isinstance(step, Conv):
+            return "zeros"
+        if self.options.kernel_initializer is not None:
+            return layer_initializer(self.options.kernel_initializer)
+        return layer_initializer(self.layers.kernel)
 
     def linear_layer(self, step, *, hidden: bool):
         """The layer of a conv, dense or output step, under the rule."""
         options = self.options
+        layers = self.layers
         common = dict(
             rule=self.rule.name,
             connectivity=options.connectivity if hidden else 1.0,
-            kernel_initializer=options.kernel_initializer,
+            kernel_initializer=self.kernel_initializer(step),
+            feedback_initializer=layer_initializer(layers.feedback),
+            use_bias=layers.bias,
+            bias_initializer=FanInUniform() if layers.bias else "zeros",
             name=step.name,
         )
         if isinstance(step, Conv) and step.name in self.untie:
@@ -185,6 +229,8 @@ class NetBuilder:
         for step in self.description:
             if isinstance(step, (Dense, Output)) and len(x.shape) > 2:
                 x = keras.layers.Flatten(name="flatten")(x)
+            if isinstance(step, Layers):
+                continue  # Read once, in __init__.
             if isinstance(step, (Conv, Dense)):
                 x = self.hidden_block(x, step)
             elif isinstance(step, Sum):
@@ -236,7 +282,7 @@ def build_net(
         builder: the `NetBuilder` (sub)class that makes the layers.
         **options: the fields of `NetOptions` (connectivity, nonlin_scale,
             dropout_seed, untie, untied_impl, activation, output_activation,
-            dropout, kernel_initializer, freeze_conv, leaky_slope).
+            dropout, kernel_initializer, zero_init, freeze_conv, leaky_slope).
 
     Returns:
         An uncompiled model named after the net; `urfbtf.nets.blocks(model)`

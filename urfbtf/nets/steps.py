@@ -6,6 +6,10 @@ a = σ(conv(x)), b = σ(conv'(a)) and their sum a + b, with no parameters and no
 nonlinearity after it: Amit (2019)'s residual "SUM"), `Dense` (followed by the
 nonlinearity) and `Output` (one unit per class, never pruned). A flatten (NHWC
 order, as the original code) is inserted before the first dense step.
+
+A `Layers` step, first in a description, says how every layer of the net is
+made (biases, initial weights): a property of the whole net, which follows its
+paper's code. A description without one gets Amit (2019)'s layers.
 """
 
 from __future__ import annotations
@@ -13,6 +17,46 @@ from __future__ import annotations
 import dataclasses
 
 from urfbtf.errors import UsageError
+
+# Initializers a `Layers` step may name: Keras' own, and PyTorch's default of
+# nn.Linear and nn.Conv2d, kaiming_uniform_(W, a=√5), whose bound is
+# √(6/((1 + a²)·fan_in)) = 1/√fan_in (torch/nn/modules/linear.py,
+# reset_parameters).
+FAN_IN_UNIFORM = "fan_in_uniform"
+LAYER_INITIALIZERS = ("glorot_uniform", "he_uniform", FAN_IN_UNIFORM)
+
+
+@dataclasses.dataclass(frozen=True)
+class Layers:
+    """How every conv, dense and output layer of a net is made.
+
+    Attributes:
+        bias: every layer has a trained bias, drawn U(±1/√fan_in) (PyTorch's
+            default, `urfbtf.layers.feedback_layer.FanInUniform`); False: none.
+        kernel: initializer of the forward weights W, one of LAYER_INITIALIZERS.
+        feedback: initializer of the feedback weights R (frfb, urfb).
+    The defaults are Amit (2019)'s: no biases, W and R Glorot uniform, drawn
+    independently (the original code, yaliamit/URFB).
+    """
+
+    bias: bool = False
+    kernel: str = "glorot_uniform"
+    feedback: str = "glorot_uniform"
+
+    def __post_init__(self):
+        for name in (self.kernel, self.feedback):
+            if name not in LAYER_INITIALIZERS:
+                raise ValueError(
+                    f"initializer {name!r}; valid: {', '.join(LAYER_INITIALIZERS)}"
+                )
+
+
+def layers_of(description) -> Layers:
+    """The `Layers` step of a description, or Amit (2019)'s defaults."""
+    found = [step for step in description if isinstance(step, Layers)]
+    if len(found) > 1:
+        raise UsageError("A net description has at most one Layers step.")
+    return found[0] if found else Layers()
 
 
 @dataclasses.dataclass(frozen=True)

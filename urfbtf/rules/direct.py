@@ -1,27 +1,38 @@
 """The direct feedback rules, DFA, sDFA, DRTP and shallow, and their training step.
 
-Frenkel et al. (2021), Fig. 1C-D and Algorithm 1. Every hidden layer l learns
-from a signal projected straight from the output by a fixed random matrix B_l
-(a `urfbtf.layers.DirectFeedback` on its output):
+Frenkel et al. (2021), Fig. 1C-D, and their reference code
+(ChFrenkel/DirectRandomTargetProjection; function.py at faf2d4d, models.py and
+train.py at b84e3fe; see tests/frenkel_reference.md). Every hidden layer l learns
+from a signal s projected straight from the output by a fixed random matrix B_l
+(a `urfbtf.layers.DirectFeedback` on its output), which takes the place of the
+gradient with respect to the layer's (post-activation) output, δy_l = s B_l
+(the reference's `HookFunction.backward`, function.py:56-66):
 
-* dfa (Nøkland 2016): the output error e = ∂loss/∂(network output);
-* sdfa: sign(e);
-* drtp: the one-hot target y*. The paper's error is y* - y, whose sign,
-  shifted and rescaled, is y*; in the convention of e here (the loss gradient)
-  that is -y*, so the hidden update is +η (B_lᵀ y*) ⊙ f'(z) x, as in the paper;
+* dfa (Nøkland 2016): s = e = y - y*, the network's prediction minus the
+  one-hot target (function.py:57-58; y is the *post-sigmoid* output,
+  models.py:118-122), `output_error`;
+* sdfa: s = sign(y - y*) (function.py:59-60);
+* drtp: s = y*, the one-hot target (function.py:61-62). It is descended like a
+  gradient, so the hidden update is ΔW_l = -η ((B_lᵀ y*) ⊙ f'(z_l)) y_{l-1}ᵀ:
+  from zero weights, the paper's lemma W_1 = -s (B_1ᵀ y*) xᵀ. In the code's
+  convention y* = (1 - sign(y - y*))/2, the negated, shifted sDFA sign;
 * shallow: hidden layers are frozen; only the output layer learns.
 
-The hidden layers' weight gradient is then (B_lᵀ s) ⊙ f'(z_l) times the layer's
-input, and no layer passes an error down (`urfbtf.rules.local_only`), so a
-layer's update needs only its own input and output and the signal: no update
-locking. The sign and target signals are divided by the batch size, as the error
-of a batch-mean loss already is. The output layer learns with its true local
-gradient (its own error e) unless `output_signal` is "direct", in which case its
-error is replaced by the signal too (for dfa that is the same thing).
+Scale, as the reference: each example's signal is used as is (no 1/N, no 1/C)
+and the weight gradient sums over the batch (nn.Linear's backward), so a hidden
+layer's gradient is Σ_n ((s_n B_l) ⊙ f'(z_{l,n})) y_{l-1,n}ᵀ, and its bias's the
+same sum without the input. Under tf.distribute the replicas' sums are summed,
+which is the sum over the global batch. The output layer learns with the true
+gradient of the loss (its own error; for the mean-over-N·C binary cross-entropy
+(y - y*)/(N·C), models.py:102-105, train.py:106), unless `output_signal` is
+"direct": its error is then replaced by the signal too, at the hidden layers'
+scale (for dfa, N·C times its true gradient under that loss).
 
-The step is computed as the gradient of the loss (which reaches only the output
-layer) plus Σ_l <h_l, stop_gradient(B_lᵀ s)> (which reaches each hidden layer
-through its own activation only); `direct_gradients` returns it for the probes.
+No layer passes an error down (`urfbtf.rules.local_only`), so a layer's update
+needs only its own input and output and the signal: no update locking. The
+step is the gradient of the loss (which reaches only the output layer) plus
+Σ_l <h_l, stop_gradient(s B_l)> (which reaches each hidden layer through its own
+activation only); `direct_gradients` returns it for the probes.
 
 `DirectRule` is the rule protocol's side (`urfbtf.rules.base.Rule`): layers send
 no error down, every hidden block gets a `DirectFeedback` tap, and nets train as
@@ -44,29 +55,56 @@ OUTPUT_SIGNALS = ("error", "direct")
 SIGNALS = ("error", "sign", "target", "none")
 
 
+def _one_hot(labels: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
+    labels = tf.reshape(tf.cast(labels, tf.int32), [-1])
+    return tf.one_hot(labels, tf.shape(like)[-1], dtype=like.dtype)
+
+
+def output_error(loss, outputs: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+    """e = y - y*, per example [batch, classes]: the DFA error of the reference
+    code (function.py:57-58), the prediction y minus the target y*.
+
+    y is the prediction the loss scores, made from the model's outputs:
+    * sigmoid cross-entropy (`losses.SigmoidCrossEntropy`): y = sigmoid(outputs),
+      the reference's sigmoid output units (models.py:118-122);
+    * softmax cross-entropy from logits: y = softmax(outputs), as the reference
+      at b84e3fe for CE without an output activation (models.py:48, 119-120);
+    * mean squared error: y = outputs (after the net's output activation) and y*
+      the float targets (regression, train.py: `targets = label`).
+    Other losses (Amit's hinge) have no prediction to subtract a target from:
+    e is then the gradient of each example's own loss with respect to its
+    outputs (for the hinge, eq. 5 of Amit 2019).
+    """
+    if isinstance(loss, losses.SigmoidCrossEntropy):
+        return tf.sigmoid(outputs) - _one_hot(labels, outputs)
+    if isinstance(loss, keras.losses.SparseCategoricalCrossentropy):
+        return tf.nn.softmax(outputs) - _one_hot(labels, outputs)
+    if isinstance(loss, keras.losses.MeanSquaredError):
+        return outputs - tf.cast(tf.reshape(labels, tf.shape(outputs)), outputs.dtype)
+    with tf.GradientTape() as tape:
+        tape.watch(outputs)
+        # Loss.call is unreduced: the loss of each example.
+        each = loss.call if isinstance(loss, keras.losses.Loss) else loss
+        total = tf.reduce_sum(each(labels, outputs))
+    return tape.gradient(total, outputs)
+
+
 def direct_signal(kind: str, error: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
-    """The signal projected to the hidden layers, per example [batch, classes].
+    """The signal s projected to the hidden layers, per example [batch, classes]
+    (function.py:56-66): no batch or class scaling.
 
     Args:
-        kind: "error" (dfa), "sign" (sdfa), "target" (drtp) or "none" (shallow).
-        error: ∂loss/∂(network output) for a batch-mean loss.
+        kind: "error" (dfa: e), "sign" (sdfa: sign(e)), "target" (drtp: y*) or
+            "none" (shallow: 0).
+        error: e = y - y*, `output_error`.
         labels: integer class labels [batch].
     """
     if kind == "error":
         return error
-    # The global batch: a batch-mean loss under tf.distribute is also divided by
-    # the number of replicas.
-    replicas = tf.distribute.get_strategy().num_replicas_in_sync
-    batch = tf.cast(tf.shape(error)[0] * replicas, error.dtype)
     if kind == "sign":
-        return tf.sign(error) / batch
+        return tf.sign(error)
     if kind == "target":
-        target = tf.one_hot(
-            tf.reshape(tf.cast(labels, tf.int32), [-1]),
-            tf.shape(error)[-1],
-            dtype=error.dtype,
-        )
-        return -target / batch
+        return _one_hot(labels, error)
     return tf.zeros_like(error)
 
 
@@ -80,7 +118,8 @@ class DirectFeedbackModel(keras.Model):
 
     Attributes:
         output_signal: "error" (default): the output layer learns with its true
-            local gradient, as in the DRTP code; "direct": with the signal.
+            local gradient, as in the DRTP code; "direct": with the signal, at
+            the hidden layers' scale.
     """
 
     output_signal = "error"
@@ -109,10 +148,8 @@ class DirectFeedbackModel(keras.Model):
         `outputs` and the taps' outputs `hidden`.
         """
         taps, rule, _ = self._parts()
-        with tf.GradientTape() as error_tape:
-            error_tape.watch(outputs)
-            loss = self.compute_loss(y=y, y_pred=outputs)
-        error = tf.stop_gradient(error_tape.gradient(loss, outputs))
+        loss = self.compute_loss(y=y, y_pred=outputs)
+        error = tf.stop_gradient(output_error(self.loss, outputs, y))
         signal = tf.stop_gradient(direct_signal(rule.signal, error, y))
         objective = loss
         if self.output_signal == "direct":

@@ -14,16 +14,31 @@ urfb    Rᵀδ          receive exactly W's increment, ΔR = ΔW (Zipser and
 ======  ===========  ==========================================================
 
 Under urfb R's gradient *is* W's gradient, so any optimizer that is a function of
-the gradient history (SGD, momentum, Adam) gives R exactly W's increment. These
+the gradient history (SGD, momentum, Adam) gives R exactly W's increment (on the
+entries both connectivity masks keep: see `urfbtf.layers.FeedbackLayer`). These
 rules train with Keras' own training step, so with `model.fit`, any optimizer and
 any `tf.distribute` strategy.
+
+`--feedback_clip` b > 0 clips the error every layer sends down to
+clip(b·g, -1, 1), as the original code's `b_nonlin_scale` (`linear.clip_error`).
 """
 
 from __future__ import annotations
 
-from urfbtf import alignment
+from urfbtf import alignment, blocks
 from urfbtf.rules import linear
 from urfbtf.rules.base import Rule
+from urfbtf.settings import Setting
+
+FEEDBACK_CLIP = Setting(
+    "feedback_clip",
+    float,
+    0.0,
+    "bp/frfb/urfb: b > 0 sends clip(b*g, -1, 1) of the error g each conv, dense or "
+    "untied layer sends down (the original's b_nonlin_scale); 0 is off.",
+    check=lambda b: b >= 0,
+    valid="0 (off) or a positive scale b",
+)
 
 
 class GradientRule(Rule):
@@ -37,6 +52,10 @@ class GradientRule(Rule):
         model_class: a `keras.Model` subclass with a training step of its own
             (default Keras' own).
     """
+
+    # 0 (off) in the original's parameter files of deepernet and deepnet_s, .5 in
+    # simpnet at commit 9d59f23 (urfb_original.md, b_nonlin_scale).
+    settings = (FEEDBACK_CLIP,)
 
     def __init__(
         self,
@@ -59,6 +78,14 @@ class GradientRule(Rule):
         if not self.has_feedback:
             return linear.backprop(linear_map)
         return linear.with_feedback(linear_map, self.feedback_learns)
+
+    def build_model(self, inputs, outputs, *, name, settings):
+        model = super().build_model(inputs, outputs, name=name, settings=settings)
+        # The layers apply the clip to their input when called (`linear.clip_error`).
+        clip = float(settings.get(FEEDBACK_CLIP.name, FEEDBACK_CLIP.default))
+        for layer in blocks.learning_layers(model):
+            layer.feedback_clip = clip
+        return model
 
     def epoch_metrics(self, model):
         """`wr_corr/<layer>` and `wr_angle/<layer>` (Amit 2019, Figs. 10-11)."""

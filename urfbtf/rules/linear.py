@@ -12,7 +12,8 @@ A `LinearMap` holds the forward map and both halves; the functions here build
 from it the three backward passes the rules use: exact backpropagation
 (`backprop`), the error sent down through separate feedback weights R
 (`with_feedback`, Amit's eq. 2 with R in place of Wᵀ), and no error sent down at
-all (`local_only`, the direct rules and layer-local losses).
+all (`local_only`, the direct rules and layer-local losses). `clip_error` clips
+the error a layer sends down, as the original code's `b_nonlin_scale` does.
 
 R is stored with W's shape and orientation, so R = W makes `with_feedback` exact
 backpropagation. The functions take tensors positionally and capture everything
@@ -139,8 +140,13 @@ def with_feedback(
     @tf.custom_gradient
     def apply(x, kernel, feedback):
         def grad(dh):
-            dw = linear_map.weight_grad(x, dh, kernel)
             dx = linear_map.input_grad(dh, feedback, x)
+            # R's update (which is dw under urfb) must wait for the error sent
+            # down through R: without this edge the optimizer may update R while
+            # the layer below still reads it (seen as a race under urfb, about
+            # one step in two differing from backpropagation with R = W).
+            with tf.control_dependencies([dx]):
+                dw = tf.identity(linear_map.weight_grad(x, dh, kernel))
             return dx, dw, (dw if feedback_learns else None)
 
         return linear_map.forward(x, kernel), grad
@@ -183,3 +189,27 @@ def backprop(
         return linear_map.forward(x, kernel)
 
     return apply
+
+
+def clip_error(x: tf.Tensor, scale: float) -> tf.Tensor:
+    """The identity on x, whose backward pass replaces the error g arriving at x
+    by clip(scale·g, -1, 1).
+
+    Amit's original code (yaliamit/URFB, `b_nonlin_scale` b; see
+    shared/research/urfb_original.md, sec. 3.3 step 5 and its parameter table):
+    after each conv, dense or untied layer has computed the error it sends down,
+    g_below = δ Fᵀ (F = R under frfb and urfb, W under bp), and b > 0, the code
+    sends clip(b·g_below, -1, 1) instead. A layer applies this to its own input,
+    so the clip acts on exactly that error, before the backward pass of whatever
+    lies below (pooling, dropout, the nonlinearity). It clips the feedback
+    signal, not the weight gradient: the layer's own update is unchanged.
+    """
+
+    @tf.custom_gradient
+    def apply(inputs):
+        def grad(error):
+            return tf.clip_by_value(scale * error, -1.0, 1.0)
+
+        return tf.identity(inputs), grad
+
+    return apply(x)
