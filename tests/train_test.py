@@ -230,3 +230,37 @@ def test_zero_init_starts_the_feedback_alignment_family_at_zero(rule, zero):
     model = train.build_model(config, (32, 32, 3), 10)
     kernel = model.get_layer("dense1").kernel.numpy()
     assert np.all(kernel == 0) == zero
+
+
+def test_the_summary_line_prints_a_perfect_score_and_marks_a_missing_one():
+    config = Config(epochs=3)
+    perfect = train._summary_line(config, {"epoch": 3, "test_error": 0.0}, "runs/x")
+    assert "epoch 3/3, test_error 0.0000, model_dir runs/x" in perfect
+    missing = train._summary_line(config, {}, "runs/x")
+    assert "epoch 0/3, test_error n/a," in missing
+
+
+def test_trials_of_a_regression_task_are_scored_by_the_test_loss(tmp_path):
+    # flags/synthetic_regression.cfg's settings, in miniature.
+    config = Config(
+        net="fc2_100",
+        dataset="synthetic_regression",
+        loss="mse",
+        activation="tanh",
+        output_activation="tanh",
+        val_examples=0,
+        batch_size=50,
+        epochs=1,
+        train_examples=200,
+    )
+    lines = []
+    summary = train.run_trials(config, 2, tmp_path, verbose=0, log=lines.append)
+    assert summary["score"] == "test_loss"
+    for k, score in enumerate(summary["test_losses"]):
+        [record] = _records(tmp_path / f"trial-{k}")
+        assert record["test_error"] is None and score == record["test_loss"] > 0
+    assert summary["mean_test_loss"] == pytest.approx(np.mean(summary["test_losses"]))
+    assert summary["std_test_loss"] == pytest.approx(np.std(summary["test_losses"]))
+    assert json.loads((tmp_path / "trials.json").read_text()) == summary
+    assert "test loss over the last 10 epochs" in lines[-1] and "±" in lines[-1]
+    assert "test_loss" in lines[0] and "n/a" not in lines[0]

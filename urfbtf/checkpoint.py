@@ -9,9 +9,14 @@ as if it had never stopped. Keras'
 dropout masks after a resume.
 
 Each file is written to a temporary name and renamed into place, so a run killed
-at any moment leaves either the previous complete checkpoint or the new one. The
-two newest are kept, in case the newest cannot be read, and the last checkpoint of
-every earlier phase of a two-phase run (`urfbtf.protocol`): the trained tied net.
+at any moment leaves either the previous complete checkpoint or the new one; a
+write that fails (a full disk) removes its temporary file and raises
+`urfbtf.errors.RunFilesError` (`replace_atomically`, which the run's other files
+use too). The two newest are kept, in case the newest cannot be read, and the
+last checkpoint of every earlier phase of a two-phase run (`urfbtf.protocol`):
+the trained tied net. Non-finite state (a run that diverged, see
+`urfbtf.divergence`) is never written, so that it cannot push the last finite
+checkpoints out, and one written before that rule is skipped when resuming.
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from urfbtf.errors import UsageError
+from urfbtf import divergence
+from urfbtf.errors import UsageError, files_error
 
 _PATTERN = re.compile(r"epoch-(\d+)(?:-phase(\d+))?\.npz$")
 _KEEP = 2
@@ -65,26 +71,93 @@ def save(
 ) -> Path:
     """Writes the state after `epoch` finished epochs (in protocol phase `phase`,
     see `urfbtf.protocol`) to directory/epoch-N.npz; `optimizers` as in
-    `_state_variables`."""
+    `_state_variables`.
+
+    Raises:
+        ValueError: the state is not finite (callers check `non_finite_state`
+            first: a non-finite checkpoint would replace a finite one).
+        urfbtf.errors.RunFilesError: the file could not be written.
+    """
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     variables = _state_variables(model, optimizers)
     arrays = {f"v{i}": np.asarray(v.numpy()) for i, v in enumerate(variables)}
+    bad = divergence.non_finite(
+        (v.path, arrays[f"v{i}"]) for i, v in enumerate(variables)
+    )
+    if bad:
+        raise ValueError(
+            f"Refusing to checkpoint epoch {epoch}: {', '.join(bad)} hold non-finite "
+            "values, and a non-finite checkpoint would replace a finite one."
+        )
     arrays["paths"] = np.array([v.path for v in variables])
     arrays["epoch"] = np.array(epoch)
     arrays["phase"] = np.array(phase)
     name = f"epoch-{epoch:06d}" + (f"-phase{phase + 1}" if phase else "")
     path = directory / f"{name}.npz"
-    temporary = directory / f".{name}.npz.tmp"
-    with open(temporary, "wb") as f:
-        np.savez(f, **arrays)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(temporary, path)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise files_error(
+            error, f"create the checkpoint directory {directory}"
+        ) from error
+    write_atomically(path, lambda f: np.savez(f, **arrays), "the checkpoint")
     same_phase = [p for p in checkpoints(directory) if _phase_of(p) == phase]
     for old in same_phase[:-_KEEP]:
         old.unlink(missing_ok=True)
     return path
+
+
+def replace_atomically(path: Path, write, what: str, temporary: Path | None = None):
+    """Makes the file `path` by `write(temporary)` and renaming the temporary
+    file (default .<name>.tmp beside it) into place, so that `path` is either
+    the old file or the whole new one, whenever the process stops. When the
+    write fails the temporary file is removed, and an OSError (a full disk, a
+    path inside a file) becomes a `RunFilesError` naming `what` and `path`."""
+    path = Path(path)
+    temporary = temporary or path.with_name(f".{path.name}.tmp")
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    except BaseException as error:
+        try:
+            temporary.unlink(missing_ok=True)
+        except OSError:
+            pass  # Nothing more can be done; the original error says why.
+        if isinstance(error, OSError):
+            raise files_error(error, f"write {what} {path}") from error
+        raise
+
+
+def write_atomically(path: Path, fill, what: str) -> None:
+    """`replace_atomically` for a file written by `fill(binary_file)`, synced to
+    disk before it replaces `path`."""
+
+    def write(temporary):
+        with open(temporary, "wb") as f:
+            fill(f)
+            f.flush()
+            os.fsync(f.fileno())
+
+    replace_atomically(path, write, what)
+
+
+def write_text_atomically(path: Path, text: str, what: str) -> None:
+    """`write_atomically` for a text file (UTF-8)."""
+    data = text.encode()
+    write_atomically(path, lambda f: f.write(data), what)
+
+
+def non_finite_state(model, optimizers=None) -> list[str]:
+    """The paths of the variables of `model` and its optimizers (as in
+    `_state_variables`) that hold a NaN or an infinity."""
+    variables = _state_variables(model, optimizers)
+    return divergence.non_finite((v.path, v.numpy()) for v in variables)
+
+
+def newest_epoch(directory: str | os.PathLike) -> int | None:
+    """The epoch of the newest checkpoint file in `directory` (by name), or None."""
+    found = checkpoints(directory)
+    return int(_PATTERN.search(found[-1].name).group(1)) if found else None
 
 
 def _phase_of(path: Path) -> int:
@@ -102,13 +175,17 @@ def checkpoints(directory: str | os.PathLike) -> list[Path]:
 
 
 def latest(directory: str | os.PathLike) -> Saved | None:
-    """The newest readable checkpoint in `directory`, or None."""
+    """The newest readable checkpoint of finite state in `directory`, or None."""
     for path in reversed(checkpoints(directory)):
         try:
             with np.load(path) as data:
                 arrays = {key: data[key] for key in data.files}
         except (OSError, ValueError, zipfile.BadZipFile, EOFError):
             continue  # A damaged file: fall back to the previous checkpoint.
+        if divergence.non_finite(arrays.items()):
+            # Written by a diverged run before urfbtf refused to save one: it
+            # would diverge again at once, so fall back to the last finite one.
+            continue
         phase = int(arrays.get("phase", 0))
         return Saved(path, int(arrays["epoch"]), phase, arrays)
     return None
@@ -141,10 +218,26 @@ def variables_at(directory: str | os.PathLike, epoch: int) -> dict[str, np.ndarr
     return variables
 
 
-def restore(model, saved: Saved, optimizers=None) -> int:
+def restore(
+    model, saved: Saved, optimizers=None, *, keep_learning_rates: bool = False
+) -> int:
     """Assigns a checkpoint's arrays to the variables of `model` and its
-    optimizers (as in `_state_variables`); returns its epoch."""
-    _assign(_state_variables(model, optimizers), saved.arrays, saved.path)
+    optimizers (as in `_state_variables`); returns its epoch.
+
+    Keras keeps an optimizer's learning rate in a variable, which the checkpoint
+    holds; with `keep_learning_rates` the optimizers keep the rates they were
+    made with (a diverged run resumed at a smaller lr, `urfbtf.divergence`).
+    """
+    variables = _state_variables(model, optimizers)
+    kept = []
+    if keep_learning_rates:
+        for optimizer, _ in optimizers or [(model.optimizer, None)]:
+            if optimizer is not None:
+                rates = [v for v in optimizer.variables if v.name == "learning_rate"]
+                kept += [(v, v.numpy()) for v in rates]
+    _assign(variables, saved.arrays, saved.path)
+    for variable, value in kept:
+        variable.assign(value)
     return saved.epoch
 
 

@@ -5,8 +5,11 @@ The paper's settings for the chosen net are read first from `flags/<net>.cfg`
 `--flagfile=...`, overrides them. This is the only module that reads flags: it
 turns them into a `urfbtf.config.Config` and calls `urfbtf.train.run`.
 
-Bad input ends with a one-paragraph message on stderr and exit status 2 (1 for
-data that cannot be read or downloaded), never with a traceback.
+Bad input ends with a one-paragraph message on stderr, never with a traceback,
+and an exit status: 2 for bad settings, 1 for data that cannot be read or
+downloaded and for a run directory that cannot be written (a full disk) or holds
+other files, 3 for a run that diverged (its loss became NaN or infinite; see
+`urfbtf.divergence`).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from absl import app, flags, logging
 
 from urfbtf import config as config_lib
 from urfbtf import nets, settings, train
-from urfbtf.errors import UrfbtfError, UsageError
+from urfbtf.errors import UrfbtfError, UsageError, files_error
 
 FLAGS = flags.FLAGS
 # One flag per declared setting: the runner's and every registered rule's.
@@ -111,6 +114,9 @@ def main(argv: list[str]) -> None:
             train.run(config, _MODEL_DIR.value)
     except UrfbtfError as error:
         _fail(error)
+    except OSError as error:
+        # Any other failure on the run's files: still one paragraph, status 1.
+        _fail(files_error(error, "read or write the run's files"))
 
 
 if __name__ == "__main__":

@@ -7,10 +7,18 @@ only then saves the checkpoint: a checkpoint for epoch k therefore always has it
 metrics line, and a run resumed from it drops any line written after it (see
 `truncate_metrics`). In a multi-worker cluster every worker evaluates (the sums
 are all-reduced) but only the chief writes.
+
+It also watches for divergence (`urfbtf.divergence`): the training loss after
+every step (Keras reports it to callbacks; the multi-worker loop only at the end
+of each epoch) and the whole state before every checkpoint. A diverged epoch's
+line carries "diverged": true, its step and the last finite loss; non-finite
+state is never checkpointed; with on_divergence="stop" the run stops at that
+step with a `DivergenceError`. A write that fails raises `RunFilesError`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -22,7 +30,8 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from urfbtf import alignment, checkpoint, rules
+from urfbtf import alignment, checkpoint, divergence, rules
+from urfbtf.errors import DivergenceError, RunFilesError, files_error
 
 METRICS_FILE = "metrics.jsonl"
 PROBES_FILE = "probes.jsonl"
@@ -48,6 +57,13 @@ class RunRecorder(keras.callbacks.Callback):
         rule: the `urfbtf.rules.Rule` the model trains by (default: its layers'),
             asked for its per-epoch metrics and for the optimizers whose state
             the checkpoints hold.
+        on_divergence: "stop" raises `DivergenceError` at the step the loss (or,
+            at the end of an epoch, the state) is first non-finite; "continue"
+            trains on. Either way non-finite state is not checkpointed.
+        lr: the run's learning rate, for the divergence message.
+
+    Attributes:
+        diverged: the run's first `urfbtf.divergence.Divergence`, or None.
     """
 
     def __init__(
@@ -62,8 +78,15 @@ class RunRecorder(keras.callbacks.Callback):
         probe=None,
         probe_every: int = 0,
         rule: rules.Rule | None = None,
+        on_divergence: str = "stop",
+        lr: float | None = None,
     ):
         super().__init__()
+        self.on_divergence = on_divergence
+        self.lr = lr
+        self.diverged = None
+        self._divergence = None  # The current epoch's first.
+        self._last_finite_loss = None  # (loss, epoch, step)
         self.rule = rule
         self.model_dir = Path(model_dir)
         self.evaluate = evaluate
@@ -80,16 +103,29 @@ class RunRecorder(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         if self.rule is None:
             self.rule = rules.rule_of(self.model)
+        if self._last_finite_loss is None:
+            # A resumed run (or its next phase) continues the earlier epochs',
+            # which this process did not train.
+            records = read_metrics(self.model_dir)
+            earlier = [r for r in records if r.get("train_loss") is not None]
+            if earlier:
+                self._last_finite_loss = (
+                    earlier[-1]["train_loss"],
+                    earlier[-1]["epoch"],
+                    None,
+                )
         if self.write:
-            self._writer = tf.summary.create_file_writer(
-                str(self.model_dir / "tensorboard")
-            )
+            with _tensorboard_errors(self.model_dir):
+                self._writer = tf.summary.create_file_writer(
+                    str(self.model_dir / "tensorboard")
+                )
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
         self._epoch_start = self._train_end = time.perf_counter()
         self._probe_seconds = 0.0
         self._step = self._iterations()
+        self._divergence = None
 
     def _iterations(self) -> int:
         # .numpy() reads a MirroredVariable too, which int() cannot.
@@ -97,6 +133,7 @@ class RunRecorder(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self._train_end = time.perf_counter()
+        self._check_loss((logs or {}).get("loss"), batch + 1, logs)
         if not self.probe_every:
             return
         previous, self._step = self._step, self._iterations()
@@ -113,16 +150,98 @@ class RunRecorder(keras.callbacks.Callback):
             self.model_dir / PROBES_FILE,
             {"step": self._step, "epoch": self._epoch + 1, **stats},
         )
-        with self._writer.as_default(step=self._step):
-            for key, value in stats.items():
-                if value is not None:
-                    tf.summary.scalar(f"probe/{key}", value)
+        with _tensorboard_errors(self.model_dir):
+            with self._writer.as_default(step=self._step):
+                for key, value in stats.items():
+                    if value is not None:
+                        tf.summary.scalar(f"probe/{key}", value)
+
+    def _steps(self) -> int | None:
+        return (self.params or {}).get("steps")
+
+    def _check_loss(self, loss, step: int, logs) -> None:
+        """Records the first non-finite training loss of the epoch (after
+        training step `step`, 1-based); the loss Keras reports is the epoch's
+        running mean, which stays non-finite once a step's loss was."""
+        if loss is None or self._divergence is not None:
+            return
+        if math.isfinite(loss):
+            self._last_finite_loss = (float(loss), self._epoch + 1, step)
+            return
+        self._diverge(
+            divergence.Divergence(
+                self._epoch + 1,
+                step,
+                self._steps(),
+                loss=float(loss),
+                last_finite_loss=self._last_finite_loss,
+            ),
+            logs,
+        )
+
+    def _diverge(self, found: divergence.Divergence, logs) -> None:
+        """Notes a divergence; under "stop", records the epoch and stops."""
+        self._divergence = found
+        self.diverged = self.diverged or found
+        if self.on_divergence != "stop":
+            return
+        # The run stops mid-epoch; evaluating a diverged model tells nothing.
+        record = self._record(self._epoch, logs or {}, partial=True)
+        self._write(_diverged(record, found, False), checkpoint_it=False)
+        self.on_train_end()
+        raise DivergenceError(
+            divergence.message(
+                found,
+                rule=self.rule.name,
+                lr=self.lr,
+                model_dir=self.model_dir,
+                checkpoint_epoch=checkpoint.newest_epoch(
+                    self.model_dir / "checkpoints"
+                ),
+            )
+        )
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
+        steps = self._steps() or 0
+        # The multi-worker loop reports the loss only here.
+        self._check_loss(logs.get("loss"), steps, logs)
+        # Also finds a non-finite gradient whose weights do not reach the loss.
+        bad = checkpoint.non_finite_state(self.model, self.rule.optimizers(self.model))
+        if bad and self._divergence is None:
+            self._diverge(
+                divergence.Divergence(
+                    epoch + 1,
+                    steps,
+                    self._steps(),
+                    variables=tuple(bad),
+                    last_finite_loss=self._last_finite_loss,
+                ),
+                logs,
+            )
+        record = self._record(epoch, logs)
+        if self._divergence is not None:
+            record = _diverged(record, self._divergence, not bad)
+        # Shown on Keras' progress line, which prints after this callback.
+        for key in ("val_loss", "val_error", "test_loss", "test_error"):
+            if record[key] is not None:
+                logs[key] = record[key]
+        self._write(record, checkpoint_it=not bad)
+
+    def _record(self, epoch: int, logs: dict, partial: bool = False) -> dict:
+        """The line of metrics.jsonl for `epoch` (0-based); for a `partial` epoch
+        (a run stopped by divergence), without evaluations, rule metrics and
+        throughput (null)."""
         train_seconds = self._train_end - self._epoch_start - self._probe_seconds
-        val = self.evaluate(self.val_data) if self.val_data is not None else {}
-        test = self.evaluate(self.test_data)
+        val, test, measured = {}, {"loss": None, "error": None}, {}
+        if not partial:
+            if self.val_data is not None:
+                val = self.evaluate(self.val_data)
+            test = self.evaluate(self.test_data)
+            measured = {
+                **self.rule.epoch_metrics(self.model),
+                **alignment.untied_similarity(self.model),
+            }
         record = {
             "epoch": epoch + 1,
             "train_loss": logs.get("loss"),
@@ -135,36 +254,67 @@ class RunRecorder(keras.callbacks.Callback):
             "train_seconds": train_seconds,
             "examples_per_second": self.examples_per_epoch / max(train_seconds, 1e-9),
             "peak_rss_mb": peak_rss_mb(),
-            **self.rule.epoch_metrics(self.model),
-            **alignment.untied_similarity(self.model),
+            **measured,
             **{k: v for k, v in self._last_probe.items() if not k.startswith("wr_")},
         }
+        if partial:
+            record["examples_per_second"] = None
         record = {key: _jsonable(value) for key, value in record.items()}
         record["epoch"] = epoch + 1
         record["phase"] = self.phase + 1
-        # Shown on Keras' progress line, which prints after this callback.
-        for key in ("val_loss", "val_error", "test_loss", "test_error"):
-            if record[key] is not None:
-                logs[key] = record[key]
+        return record
+
+    def _write(self, record: dict, checkpoint_it: bool) -> None:
+        """Appends `record` to metrics.jsonl and TensorBoard, then checkpoints
+        the state (if `checkpoint_it`): a checkpoint always has its line."""
         if not self.write:
             return
         _append_line(self.model_dir / METRICS_FILE, record)
-        with self._writer.as_default(step=epoch + 1):
-            for key, value in record.items():
-                if key not in ("epoch", "phase") and value is not None:
-                    tf.summary.scalar(key, value)
-        self._writer.flush()
-        checkpoint.save(
-            self.model,
-            self.model_dir / "checkpoints",
-            epoch + 1,
-            phase=self.phase,
-            optimizers=self.rule.optimizers(self.model),
-        )
+        with _tensorboard_errors(self.model_dir):
+            with self._writer.as_default(step=record["epoch"]):
+                for key, value in record.items():
+                    numeric = value is not None and not isinstance(value, bool)
+                    if key not in ("epoch", "phase") and numeric:
+                        tf.summary.scalar(key, value)
+            self._writer.flush()
+        if checkpoint_it:
+            checkpoint.save(
+                self.model,
+                self.model_dir / "checkpoints",
+                record["epoch"],
+                phase=self.phase,
+                optimizers=self.rule.optimizers(self.model),
+            )
 
     def on_train_end(self, logs=None):
         if self._writer is not None:
             self._writer.close()
+            self._writer = None
+
+
+def _diverged(record: dict, found: divergence.Divergence, checkpointed: bool) -> dict:
+    """A diverged epoch's record: where it diverged, whether its state was
+    checkpointed, and no error rate where the loss is not finite (the argmax
+    of NaN outputs is an artefact, not a classification)."""
+    record = {**record, **found.record(), "checkpointed": checkpointed}
+    for split in ("train", "val", "test"):
+        if record.get(f"{split}_loss") is None:
+            record[f"{split}_error"] = None
+    return record
+
+
+@contextlib.contextmanager
+def _tensorboard_errors(model_dir: Path):
+    """TensorBoard's writer fails with TensorFlow's errors, not OSError: word
+    them as the run's other files' (a full disk, a path that is a file)."""
+    try:
+        yield
+    except tf.errors.OpError as error:
+        raise RunFilesError(
+            f"Could not write the TensorBoard events in {model_dir / 'tensorboard'}: "
+            f"{error.message}. Free some space there or fix that path, and run the "
+            "same command again: the run resumes from its last checkpoint."
+        ) from None
 
 
 def peak_rss_mb() -> float:
@@ -191,24 +341,32 @@ def _jsonable(value):
 
 
 def _append_line(path: Path, record: dict) -> None:
-    with open(path, "a") as f:
-        f.write(json.dumps(record) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+    # A line cut short by a failed write is skipped by read_metrics and dropped
+    # by truncate_metrics when the run resumes.
+    try:
+        with open(path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as error:
+        raise files_error(error, f"append to {path}") from error
 
 
 def read_metrics(model_dir, name: str = METRICS_FILE) -> list[dict]:
-    """The parseable lines of model_dir/metrics.jsonl (or of another record file
-    such as probes.jsonl); a line cut short by a kill is skipped."""
+    """The records of model_dir/metrics.jsonl (or of another record file such
+    as probes.jsonl): its lines that are JSON objects; a line cut short by a
+    kill or a full disk, or that some other program wrote, is skipped."""
     path = Path(model_dir) / name
     if not path.exists():
         return []
     records = []
-    for line in path.read_text().splitlines():
+    for line in path.read_text(errors="replace").splitlines():
         try:
-            records.append(json.loads(line))
+            record = json.loads(line)
         except json.JSONDecodeError:
             continue
+        if isinstance(record, dict):
+            records.append(record)
     return records
 
 
@@ -222,6 +380,5 @@ def truncate_metrics(model_dir, last_epoch: int) -> None:
         kept = [
             r for r in read_metrics(model_dir, name) if r.get("epoch", 0) <= last_epoch
         ]
-        temporary = path.with_suffix(".jsonl.tmp")
-        temporary.write_text("".join(json.dumps(r) + "\n" for r in kept))
-        os.replace(temporary, path)
+        text = "".join(json.dumps(r) + "\n" for r in kept)
+        checkpoint.write_text_atomically(path, text, f"the record {name}")

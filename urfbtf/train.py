@@ -11,21 +11,18 @@ masks, dropout, the order of examples) is either seeded or restored.
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 from pathlib import Path
 
 import keras
-import numpy as np
 import tensorflow as tf
 from absl import logging
 
-import urfbtf
 from urfbtf import (
     checkpoint,
     data,
     distribute,
+    divergence,
     losses,
     nets,
     own_loop,
@@ -33,7 +30,10 @@ from urfbtf import (
     protocol,
     recorder,
     rules,
+    run_dir,
+    trials,
 )
+from urfbtf import config as config_lib
 from urfbtf.config import Config
 from urfbtf.errors import UsageError
 from urfbtf.evaluation import Evaluator
@@ -45,7 +45,7 @@ PROBE_EXAMPLES = 256
 
 def default_model_dir(config: Config) -> Path:
     """runs/<net>-<rule>-<loss>-c<connectivity>-s<seed>, relative to the CWD."""
-    return Path("runs") / config.run_name()
+    return run_dir.default(config)
 
 
 def make_deterministic() -> None:
@@ -105,8 +105,8 @@ def build_model(
         activation=config.activation,
         output_activation=config.output_activation,
         dropout=config.dropout,
-        kernel_initializer=_kernel_initializer(config, rule),
         freeze_conv=config.freeze_conv,
+        **_kernel_initializer(config, rule),
     )
     for name in phase.freeze:
         model.get_layer(name).trainable = False
@@ -122,6 +122,11 @@ def build_model(
     return model
 
 
+def run_trials(config: Config, count: int, model_dir=None, **run_args) -> dict:
+    """`urfbtf.trials.run_trials`: `count` seeds of `config`, summarised."""
+    return trials.run_trials(config, count, model_dir, **run_args)
+
+
 def run(config: Config, model_dir=None, *, strategy=None, verbose="auto", log=print):
     """Trains `config` in `model_dir`, resuming if a checkpoint is there.
 
@@ -135,27 +140,44 @@ def run(config: Config, model_dir=None, *, strategy=None, verbose="auto", log=pr
         log: where the closing summary line goes.
 
     Returns:
-        The last epoch's metrics record (a dict), with "model_dir" added; on the
-        workers of a cluster other than the chief, only "model_dir".
+        The last epoch's metrics record (a dict), with "model_dir" added, and
+        "diverged_at" ({"epoch", "step"}) if the run diverged and trained on
+        (on_divergence="continue"); on the workers of a cluster other than the
+        chief, only "model_dir".
+
+    Raises:
+        urfbtf.errors.DivergenceError: the run diverged, under
+            on_divergence="stop" (`urfbtf.divergence`).
+        urfbtf.errors.RunFilesError: model_dir cannot be created or written, or
+            holds files that are not a run's.
     """
     config.validate()
     model_dir = Path(model_dir) if model_dir is not None else default_model_dir(config)
-    _check_same_run(config, model_dir)
+    previous, diverged = run_dir.check_same_run(config, model_dir)
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         make_deterministic()
     strategy = strategy or distribute.make_strategy(config.strategy, tpu=config.tpu)
     _check_batch_sizes(config, strategy)
+    chief = distribute.is_chief(strategy)
+    if chief:
+        run_dir.make(model_dir)  # Before the data, which may take long to download.
     splits = data.load_splits(
         config.dataset,
         config.data_dir,
         val_examples=config.val_examples,
         train_examples=config.train_examples,
     )
+    config_lib.check_data(config, splits)
     saved = checkpoint.latest(model_dir / "checkpoints")
-    chief = distribute.is_chief(strategy)
     if chief:
-        _write_config(config, model_dir)
+        history = divergence.lr_history(
+            previous if saved else None,
+            config.lr,
+            saved.epoch if saved else 0,
+            diverged,
+        )
+        run_dir.write_config(config, model_dir, history)
         recorder.truncate_metrics(model_dir, saved.epoch if saved else 0)
 
     model = None
@@ -168,8 +190,13 @@ def run(config: Config, model_dir=None, *, strategy=None, verbose="auto", log=pr
             new = build_model(config, splits.image_shape, splits.num_classes, phase)
             _check_compilable(new, config, strategy)
             if saved is not None and saved.phase == phase.index:
+                # The optimizers keep config.lr, which is the checkpoint's unless
+                # a diverged run resumes at a lower one.
                 start = checkpoint.restore(
-                    new, saved, rules.get_rule(config.rule).optimizers(new)
+                    new,
+                    saved,
+                    rules.get_rule(config.rule).optimizers(new),
+                    keep_learning_rates=True,
                 )
             else:
                 start = phase.first_epoch
@@ -180,22 +207,50 @@ def run(config: Config, model_dir=None, *, strategy=None, verbose="auto", log=pr
             _fit(
                 model, config, phase, splits, model_dir, start, strategy, verbose, chief
             )
+    saved_model = False
     if chief:
-        _save_model(model, model_dir / "model.keras")
+        # A run that diverged and trained on may end non-finite; its checkpoints
+        # stop at the last finite state, and so does model.keras.
+        optimizers = rules.get_rule(config.rule).optimizers(model)
+        if not checkpoint.non_finite_state(model, optimizers):
+            run_dir.save_model(model, model_dir / "model.keras")
+            saved_model = True
 
     if not chief:
         return {"model_dir": str(model_dir)}  # The chief reports for the cluster.
     records = recorder.read_metrics(model_dir)
     summary = dict(records[-1]) if records else {}
     summary["model_dir"] = str(model_dir)
-    score = _score_key(summary)
-    log(
+    first = divergence.first(records)
+    if first is not None:
+        summary["diverged_at"] = {
+            "epoch": first["epoch"],
+            "step": first.get("diverged_step"),
+        }
+    log(_summary_line(config, summary, model_dir, first, saved_model))
+    return summary
+
+
+def _summary_line(config, summary, model_dir, diverged=None, saved_model=True) -> str:
+    """The closing line of a run: its last epoch and score, and where it
+    diverged if it trained on after that."""
+    score = trials.score_of(config)
+    value = summary.get(score)
+    # A perfect 0.0 is a score like any other; only a missing one is n/a.
+    shown = "n/a" if value is None else f"{value:.4f}"
+    line = (
         f"urfbtf: {config.net} {config.rule} {config.loss} c={config.connectivity:g} "
         f"seed={config.seed}: epoch {summary.get('epoch', 0)}/{config.epochs}, "
-        f"{score} {summary.get(score) or float('nan'):.4f}, "
-        f"model_dir {model_dir}"
+        f"{score} {shown}, "
     )
-    return summary
+    if diverged is not None:
+        last = checkpoint.newest_epoch(Path(model_dir) / "checkpoints")
+        line += (
+            f"{divergence.summary(diverged)} and trained on (--on_divergence="
+            f"{config.on_divergence}), last finite checkpoint: epoch {last or 'none'}"
+            f"{'' if saved_model else ', model.keras not written (non-finite)'}, "
+        )
+    return line + f"model_dir {model_dir}"
 
 
 def _fit(
@@ -241,6 +296,8 @@ def _fit(
         probe=probe,
         probe_every=config.probe_every,
         rule=rules.get_rule(config.rule),
+        on_divergence=config.on_divergence,
+        lr=config.lr,
     )
     if verbose == "auto":
         verbose = 1 if sys.stdout.isatty() else 2
@@ -267,58 +324,22 @@ def _fit(
             )
 
 
-def _kernel_initializer(config: Config, rule: rules.Rule) -> str:
-    """Forward weights start at 0 under --zero_init for the rules that can leave
-    it (Frenkel et al. zero-initialise their feedback-alignment family); the
-    others keep `kernel_init`."""
-    if config.zero_init and rule.learns_from_zero:
-        return "zeros"
-    return config.kernel_init
+def _kernel_initializer(config: Config, rule: rules.Rule) -> dict:
+    """The options of `nets.build_net` that set the initial forward weights.
 
-
-# Epochs at the end of a run whose test errors are averaged in a trial's score,
-# as Frenkel et al. (2021) report their tables.
-LAST_EPOCHS = 10
-
-
-def run_trials(config: Config, trials: int, model_dir=None, **run_args) -> dict:
-    """Runs `trials` seeds (seed, seed+1, ...) and summarises their test errors.
-
-    Each trial is an ordinary run in model_dir/trial-K (resumable on its own);
-    its score is its test error averaged over its last `LAST_EPOCHS` epochs.
-    The summary (scores, mean, standard deviation) is also written to
-    model_dir/trials.json.
+    * kernel_initializer: --kernel_init (Frenkel et al.'s flagfiles set the
+      reference code's fan_in_uniform, U(±1/√fan_in); their paper says
+      he_uniform).
+    * zero_init: under --zero_init, for the rules that can leave 0 (Frenkel et
+      al. zero-initialise their feedback-alignment family; bp and shallow keep
+      their draw), the fully connected weights start at 0, as the DRTP reference
+      code's --fc-zero-init (models.py:133-134): not the convolutions, whose
+      random draw a frozen "CONV random" net needs, and not the biases.
     """
-    base = Path(model_dir) if model_dir is not None else default_model_dir(config)
-    log = run_args.pop("log", print)
-    scores = []
-    for k in range(trials):
-        trial = config.replace(seed=config.seed + k)
-        run(trial, base / f"trial-{k}", log=log, **run_args)
-        records = recorder.read_metrics(base / f"trial-{k}")[-LAST_EPOCHS:]
-        key = _score_key(records[-1])
-        scores.append(float(np.mean([r[key] for r in records])))
-    summary = {
-        "trials": trials,
-        "last_epochs": LAST_EPOCHS,
-        "test_errors": scores,
-        "mean_test_error": float(np.mean(scores)),
-        "std_test_error": float(np.std(scores)),
-    }
-    base.mkdir(parents=True, exist_ok=True)
-    (base / "trials.json").write_text(json.dumps(summary, indent=2))
-    log(
-        f"urfbtf: {trials} trials of {config.net} {config.rule}: test error over the "
-        f"last {LAST_EPOCHS} epochs {summary['mean_test_error']:.4f} ± "
-        f"{summary['std_test_error']:.4f}, model_dir {base}"
+    return dict(
+        kernel_initializer=config.kernel_init,
+        zero_init=config.zero_init and rule.learns_from_zero,
     )
-    return summary
-
-
-def _score_key(record: dict) -> str:
-    """The record's key that scores a run: the test error, or for regression,
-    which has no error rate, the test loss."""
-    return "test_error" if record.get("test_error") is not None else "test_loss"
 
 
 def _check_batch_sizes(config: Config, strategy) -> None:
@@ -346,44 +367,3 @@ def _check_compilable(model, config: Config, strategy) -> None:
             "implementation='dense' (--untied_impl=dense), or run without "
             "--jit_compile on a CPU or GPU."
         )
-
-
-def _versions() -> dict:
-    return {
-        "urfbtf": urfbtf.__version__,
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "numpy": np.__version__,
-        "python": sys.version.split()[0],
-    }
-
-
-def _check_same_run(config: Config, model_dir: Path) -> None:
-    """Refuses a model_dir whose checkpoints belong to a run with other settings."""
-    path = model_dir / "config.json"
-    if not path.exists() or not checkpoint.checkpoints(model_dir / "checkpoints"):
-        return
-    previous = json.loads(path.read_text())
-    changed = config.changes_from(previous)
-    if changed:
-        raise UsageError(
-            f"{model_dir} holds a run with other settings ({'; '.join(changed)}), "
-            "so it cannot be resumed with these. Pass another --model_dir, or "
-            "delete that directory to start over."
-        )
-
-
-def _write_config(config: Config, model_dir: Path) -> None:
-    model_dir.mkdir(parents=True, exist_ok=True)
-    path = model_dir / "config.json"
-    temporary = path.with_suffix(".json.tmp")
-    temporary.write_text(
-        json.dumps({**config.to_dict(), "versions": _versions()}, indent=2)
-    )
-    os.replace(temporary, path)
-
-
-def _save_model(model, path: Path) -> None:
-    temporary = path.with_name(".tmp-" + path.name)
-    model.save(temporary)
-    os.replace(temporary, path)

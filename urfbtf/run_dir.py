@@ -1,0 +1,115 @@
+"""A run's directory: where it is, and the files that say which run it holds.
+
+`config.json` holds a run's settings (and the library versions); a directory
+whose checkpoints belong to a run with other settings is refused rather than
+mixed, and one whose files urfbtf did not write is refused rather than read.
+Every file is written to a temporary name and renamed into place
+(`urfbtf.checkpoint.write_text_atomically`).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import urfbtf
+from urfbtf import checkpoint, divergence, recorder
+from urfbtf.config import Config
+from urfbtf.errors import RunFilesError, UsageError, files_error
+
+
+def default(config: Config) -> Path:
+    """runs/<net>-<rule>-<loss>-c<connectivity>-s<seed>, relative to the CWD."""
+    return Path("runs") / config.run_name()
+
+
+def versions() -> dict:
+    return {
+        "urfbtf": urfbtf.__version__,
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "python": sys.version.split()[0],
+    }
+
+
+def check_same_run(config: Config, model_dir: Path) -> tuple[dict | None, dict | None]:
+    """Refuses a model_dir whose checkpoints belong to a run with other settings,
+    or that holds checkpoints beside a config.json urfbtf did not write.
+
+    Returns:
+        (the run's config.json, the first diverged record of its metrics.jsonl
+        or None), or (None, None) when there is no run to resume: a run that
+        diverged may resume at a lower lr (`Config.changes_from`).
+    """
+    path = model_dir / "config.json"
+    if not checkpoint.checkpoints(model_dir / "checkpoints"):
+        return None, None
+    previous = read_config(path)
+    diverged = divergence.first(recorder.read_metrics(model_dir))
+    changed = config.changes_from(previous, diverged=diverged is not None)
+    if changed:
+        raise UsageError(
+            f"{model_dir} holds a run with other settings ({'; '.join(changed)}), "
+            "so it cannot be resumed with these. Pass another --model_dir, or "
+            "delete that directory to start over."
+        )
+    return previous, diverged
+
+
+def read_config(path: Path) -> dict:
+    """The config.json of a run that has checkpoints, or `RunFilesError`."""
+    advice = (
+        f"{path.parent / 'checkpoints'} holds checkpoints, but urfbtf cannot tell "
+        "which run they belong to. Pass another --model_dir, or delete that "
+        "directory to start over."
+    )
+    try:
+        previous = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise RunFilesError(f"{path} is missing: {advice}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise RunFilesError(
+            f"{path} is not the config.json of a run of urfbtf (it cannot be read "
+            f"as JSON: {error}): {advice}"
+        ) from None
+    if not isinstance(previous, dict):
+        kinds = {list: "an array", str: "a string", bool: "a boolean", int: "a number"}
+        kind = "null" if previous is None else kinds.get(type(previous), "a number")
+        raise RunFilesError(
+            f"{path} is not the config.json of a run of urfbtf (it holds {kind}, "
+            f"not a JSON object of settings): {advice}"
+        )
+    return previous
+
+
+def make(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise files_error(error, f"create the run directory {path}") from error
+
+
+def write_config(config: Config, model_dir: Path, lr_history=None) -> None:
+    """Writes config.json: the settings, the learning rates used and from which
+    epoch (`urfbtf.divergence.lr_history`), and the library versions."""
+    make(model_dir)
+    settings = config.to_dict()
+    history = lr_history or [{"lr": config.lr, "from_epoch": 1}]
+    text = json.dumps(
+        {**settings, "lr_history": history, "versions": versions()}, indent=2
+    )
+    checkpoint.write_text_atomically(
+        model_dir / "config.json", text, "the run's settings"
+    )
+
+
+def save_model(model, path: Path) -> None:
+    # Keras saves only to names that end in .keras.
+    temporary = path.with_name(".tmp-" + path.name)
+    checkpoint.replace_atomically(path, model.save, "the final model", temporary)
