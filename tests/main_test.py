@@ -91,6 +91,31 @@ def _run(*args, cwd=REPO):
         ),
         (["--freeze=conv1"], 2, r"set --untie_after"),
         (["--strategy=mirrored", "--jit_compile"], 2, r"jit_compile=True.*'mirrored'"),
+        # Settings that do not apply to the run are refused, not ignored.
+        (
+            ["--dropout=0.3"],
+            2,
+            r"dropout=0\.3 does not apply.*'simpnet' has no dropout",
+        ),
+        (
+            ["--rule=bp", "--direct_output=direct"],
+            2,
+            r"direct_output='direct' does not apply to rule 'bp'.*dfa, sdfa, drtp",
+        ),
+        (["--net=fc2_500", "--freeze_conv"], 2, r"freeze_conv=True.*no convolutions"),
+        (["--activation=tanh", "--nonlin_scale=1"], 2, r"nonlin_scale=1\.0 does not"),
+        # Nets, losses and data that cannot go together.
+        (["--loss=mse"], 2, r"loss='mse' fits float targets.*class labels"),
+        (
+            ["--dataset=synthetic_classification"],
+            2,
+            r"'simpnet' has convolutions.*shape \(256,\).*fully connected net",
+        ),
+        (
+            ["--net=fc2_100", "--dataset=synthetic_regression", "--val_examples=0"],
+            2,
+            r"regression task.*loss='bce' needs class labels.*mse",
+        ),
     ],
 )
 def test_bad_input_ends_with_a_clear_message_and_status(

@@ -57,6 +57,8 @@ def learning_layers(model: keras.Model) -> list[FeedbackLayer]:
 
 def blocks(model: keras.Model) -> list[Block]:
     """The learning blocks of a functional `model`, bottom to top."""
+    # Keras keeps no public list of a tensor's consumers; its nodes record
+    # every call of a layer on symbolic tensors, which is what a graph is.
     consumers: dict[int, list] = {}
     for layer in model.layers:
         for node in layer._inbound_nodes:

@@ -1,338 +1,25 @@
 """The settings of one run, declared once and validated before anything is built.
 
-`RUN_SETTINGS` declares the runner's settings; each rule declares its own
-(`urfbtf.rules.Rule.settings`). `Config` holds a value for each, `python -m
-urfbtf.main` makes its flags from the same declarations, `config.json` is
-`Config.to_dict()`, and a resumed run is compared with its `config.json` on the
-settings not declared `resumable`. Defaults are Amit (2019)'s, section 4: plain
-SGD with step 0.1, batch 500, the multi-class hinge loss and the saturated
-linearity with the original code's slope 0.5.
+`RUN_SETTINGS` (`urfbtf.run_settings`) declares the runner's settings; each rule
+declares its own (`urfbtf.rules.Rule.settings`). `Config` holds a value for each,
+`python -m urfbtf.main` makes its flags from the same declarations, `config.json`
+is `Config.to_dict()`, and a resumed run is compared with its `config.json` on
+the settings not declared `resumable`.
 
-To add a setting, add one `Setting` here (or to the rule it belongs to), and read
-it where it acts: the flag, the `Config` field, `config.json` and the resume
-check follow.
+To add a setting, add one `Setting` to `RUN_SETTINGS` (or to the rule it belongs
+to), and read it where it acts: the flag, the `Config` field, `config.json` and
+the resume check follow.
 """
 
 from __future__ import annotations
 
-import math
-
-from urfbtf import distribute, losses, nets, rules, untied
+from urfbtf import losses, nets, rules
 from urfbtf.errors import UsageError
 from urfbtf.layers.feedback_layer import check_connectivity
+from urfbtf.run_settings import KERNEL_INITS, OPTIMIZERS, RUN_SETTINGS
 from urfbtf.settings import Setting, unique
 
-OPTIMIZERS = ("sgd", "momentum", "adam")
-KERNEL_INITS = ("glorot_uniform", "he_uniform")
-
-
-def _check_optimizer(name: str) -> None:
-    if name not in OPTIMIZERS:
-        raise UsageError(
-            f"Unknown optimizer {name!r}. Valid optimizers: {', '.join(OPTIMIZERS)} "
-            "(the paper uses plain sgd)."
-        )
-
-
-def _positive(value) -> bool:
-    return value > 0
-
-
-def _unless(condition, reason):
-    """An `applies` function: the setting applies unless condition(config)."""
-    return lambda config: reason(config) if condition(config) else None
-
-
-_POSITIVE = dict(check=_positive, valid="a positive integer")
-
-RUN_SETTINGS: tuple[Setting, ...] = (
-    Setting(
-        "net",
-        str,
-        "simpnet",
-        "Network; selects flags/<net>.cfg.",
-        validator=nets.get_description,
-        choices=lambda: nets.NETS,
-    ),
-    Setting(
-        "rule",
-        str,
-        rules.DEFAULT_RULE,
-        "Learning rule.",
-        validator=rules.get_rule,
-        choices=lambda: rules.RULES,
-    ),
-    Setting(
-        "loss", str, "hinge", "Loss.", validator=losses.get_loss, choices=losses.LOSSES
-    ),
-    Setting(
-        "off_class_fac",
-        float,
-        1.0,
-        "Hinge loss: μ = off_class_fac/(C-1) (eq. 4).",
-        check=_positive,
-        valid="a positive number (the paper uses 1)",
-        applies=_unless(
-            lambda c: c.loss != "hinge",
-            lambda c: (
-                f"it weighs the hinge loss's off-class terms, and loss={c.loss!r}"
-            ),
-        ),
-    ),
-    Setting(
-        "connectivity",
-        float,
-        1.0,
-        "Fraction of forward and feedback connections kept (0, 1].",
-    ),
-    Setting(
-        "nonlin_scale",
-        float,
-        0.5,
-        "Slope s of the saturated linearity clip(s*h, -1, 1).",
-        check=_positive,
-        valid="a positive slope (the original code uses 0.5, the paper's text 1)",
-        applies=_unless(
-            lambda c: c.activation != "saturated",
-            lambda c: (
-                f"it is the slope of the saturated linearity, and "
-                f"activation={c.activation!r}"
-            ),
-        ),
-    ),
-    Setting(
-        "dataset",
-        str,
-        "cifar10",
-        "tensorflow-datasets name (cifar10, cifar100, mnist, ...), cifar10_sample "
-        "(ships with urfbtf), synthetic_classification, synthetic_regression, or "
-        "the file prefix of the TFRecords in --data_dir.",
-    ),
-    Setting(
-        "data_dir",
-        str,
-        None,
-        "Read <dataset>-{train,test}.tfrecord-* from here instead of tfds.",
-        optional=True,
-    ),
-    Setting(
-        "train_examples",
-        int,
-        None,
-        "Use only this many training examples.",
-        optional=True,
-        check=_positive,
-        valid="a positive integer, or unset for the whole training set",
-    ),
-    Setting(
-        "val_examples",
-        int,
-        None,
-        "Validation examples held out of the training set (default 5000; 200 for "
-        "cifar10_sample).",
-        optional=True,
-        check=lambda n: n >= 0,
-        valid="0 or more examples held out of the training set",
-    ),
-    Setting("epochs", int, 1000, "Total training epochs.", resumable=True, **_POSITIVE),
-    Setting("batch_size", int, 500, "Global minibatch size.", **_POSITIVE),
-    Setting(
-        "eval_batch_size",
-        int,
-        1000,
-        "Batch size of validation and test passes.",
-        resumable=True,
-        **_POSITIVE,
-    ),
-    Setting(
-        "optimizer",
-        str,
-        "sgd",
-        f"Optimizer: {', '.join(OPTIMIZERS)}.",
-        validator=_check_optimizer,
-    ),
-    Setting(
-        "lr",
-        float,
-        0.1,
-        "Learning rate (the paper's time step).",
-        check=lambda lr: math.isfinite(lr) and lr > 0,
-        valid="a positive learning rate (the paper uses 0.1)",
-    ),
-    Setting("seed", int, 0, "Seed of weights, masks, dropout, data order."),
-    Setting(
-        "deterministic",
-        bool,
-        True,
-        "Deterministic TensorFlow ops: bitwise reproducible runs and resumes.",
-        resumable=True,
-    ),
-    Setting(
-        "strategy",
-        str,
-        "default",
-        "Where to run: default (one device), mirrored (the GPUs of this machine), "
-        "multi_worker (several machines, described by TF_CONFIG), tpu.",
-        validator=distribute.check_name,
-        resumable=True,
-    ),
-    Setting(
-        "tpu",
-        str,
-        "",
-        "For --strategy=tpu: TPU name or grpc:// address ('' finds the local or "
-        "Colab TPU).",
-        resumable=True,
-        applies=_unless(
-            lambda c: c.strategy != "tpu",
-            lambda c: (
-                f"it names the TPU of --strategy=tpu, and strategy={c.strategy!r}"
-            ),
-        ),
-    ),
-    Setting(
-        "jit_compile",
-        bool,
-        False,
-        "Compile the training and evaluation steps with XLA.",
-        resumable=True,
-    ),
-    Setting(
-        "steps_per_execution",
-        int,
-        1,
-        "Training steps per call into the compiled step.",
-        resumable=True,
-        **_POSITIVE,
-    ),
-    Setting(
-        "untie",
-        str,
-        "",
-        "Conv layers to build untied (locally connected), comma separated, or 'all'.",
-    ),
-    Setting(
-        "untied_impl",
-        str,
-        "dense",
-        "Untied layers: dense (per-location kernels, compiles with XLA) or sparse "
-        "(tf.sparse, as the original code).",
-        validator=untied.check_layout,
-        applies=_unless(
-            lambda c: not c.untie,
-            lambda c: "no layer is untied (--untie)",
-        ),
-    ),
-    Setting(
-        "untie_after",
-        int,
-        0,
-        "Train the tied net for this many epochs, then untie (0: untied from the "
-        "start).",
-        check=lambda n: n >= 0,
-        valid="0 (untied from the start) or the number of tied epochs first",
-    ),
-    Setting(
-        "freeze",
-        str,
-        "",
-        "Layers that stop learning when the net is untied (--untie_after).",
-    ),
-    Setting(
-        "redraw",
-        str,
-        "",
-        "Layers redrawn at random when the net is untied (--untie_after); untied "
-        "layers not listed start from their trained kernel.",
-    ),
-    Setting(
-        "untied_batch_size",
-        int,
-        None,
-        "Batch size after --untie_after (default --batch_size).",
-        optional=True,
-        check=_positive,
-        valid="a positive integer, or unset",
-        applies=_unless(
-            lambda c: not c.untie_after,
-            lambda c: "it is the batch size after --untie_after, which is 0",
-        ),
-    ),
-    Setting(
-        "activation",
-        str,
-        "saturated",
-        "Hidden nonlinearity: saturated (Amit 2019), tanh (Frenkel et al. 2021) or "
-        "leaky_relu (invertible).",
-        choices=nets.ACTIVATIONS,
-    ),
-    Setting(
-        "leaky_slope",
-        float,
-        0.1,
-        "Slope of the leaky ReLU for negative inputs.",
-        check=lambda a: 0 < a <= 1,
-        valid="a slope in (0, 1] (0 would not be invertible)",
-        applies=_unless(
-            lambda c: c.activation != "leaky_relu",
-            lambda c: f"it is the leaky ReLU's slope, and activation={c.activation!r}",
-        ),
-    ),
-    Setting(
-        "output_activation",
-        str,
-        "linear",
-        "Output units: linear, or tanh (for regression).",
-        choices=nets.OUTPUT_ACTIVATIONS,
-    ),
-    Setting(
-        "dropout",
-        float,
-        0.0,
-        "Dropout rate of nets that leave it open (Frenkel et al.'s).",
-        check=lambda rate: 0 <= rate < 1,
-        valid="a rate in [0, 1): the fraction of units dropped",
-        applies=_unless(
-            lambda c: not nets.has_open_dropout(nets.get_description(c.net)),
-            lambda c: (
-                f"net {c.net!r} has no dropout left open (its paper fixes its rates)"
-            ),
-        ),
-    ),
-    Setting(
-        "kernel_init",
-        str,
-        "glorot_uniform",
-        "Forward weights: glorot_uniform or he_uniform.",
-        choices=KERNEL_INITS,
-    ),
-    Setting(
-        "zero_init",
-        bool,
-        False,
-        "Start the forward weights at 0 (feedback stays random) under the rules "
-        "that can learn from there (not bp and shallow, which keep --kernel_init).",
-    ),
-    Setting(
-        "freeze_conv",
-        bool,
-        False,
-        "Keep the convolutions at their initial values.",
-        applies=_unless(
-            lambda c: not nets.conv_names(nets.get_description(c.net)),
-            lambda c: f"net {c.net!r} has no convolutions",
-        ),
-    ),
-    Setting(
-        "probe_every",
-        int,
-        0,
-        "Alignment probes against backprop every N steps (0: off).",
-        resumable=True,
-        check=lambda n: n >= 0,
-        valid="0 (no probes) or a number of training steps",
-    ),
-)
+__all__ = ["KERNEL_INITS", "OPTIMIZERS", "RUN_SETTINGS", "Config", "check_data"]
 
 
 def declared_settings() -> dict:
@@ -407,16 +94,30 @@ class Config:
         """{name: value} of this run's settings, as `config.json` holds them."""
         return {s.name: getattr(self, s.name) for s in self.settings()}
 
-    def changes_from(self, previous: dict) -> list[str]:
+    def changes_from(self, previous: dict, *, diverged: bool = False) -> list[str]:
         """The settings (not resumable) in which this run differs from a run
         recorded as `previous` (its `config.json`); a setting the record lacks
-        (it predates the setting) counts as its default."""
+        (it predates the setting) counts as its default.
+
+        A run that `diverged` may be resumed with a lower lr (from its last
+        finite checkpoint, `urfbtf.divergence`); any other change of lr makes
+        another experiment.
+        """
         changes = []
         for setting in self.settings():
             before = previous.get(setting.name, setting.default)
             now = getattr(self, setting.name)
-            if not setting.resumable and before != now:
-                changes.append(f"{setting.name}: {before!r} -> {now!r}")
+            if setting.resumable or before == now:
+                continue
+            if setting.name == "lr":
+                if diverged and now < before:
+                    continue
+                changes.append(
+                    f"lr: {before!r} -> {now!r} (lr may change only to resume a "
+                    "run that diverged, and only downwards)"
+                )
+                continue
+            changes.append(f"{setting.name}: {before!r} -> {now!r}")
         return changes
 
     def validate(self) -> Config:
@@ -501,3 +202,40 @@ class Config:
             name += "-untied" + ("_all" if self.untie == "all" else "")
             name += f"_after{self.untie_after}" if self.untie_after else ""
         return name
+
+
+def check_data(config: Config, splits) -> None:
+    """Refuses a run whose net or loss cannot take its data, before anything is
+    built: a classification loss on regression targets or the reverse, and a
+    net with convolutions on examples that are not images.
+
+    Args:
+        config: the run's settings.
+        splits: the loaded `urfbtf.data.Splits`.
+    """
+    regression_data = splits.train_labels.ndim > 1
+    regression_loss = config.loss in losses.REGRESSION_LOSSES
+    if regression_data and not regression_loss:
+        raise UsageError(
+            f"Dataset {config.dataset!r} is a regression task (each label is "
+            f"{splits.train_labels.shape[-1]} float targets), and loss="
+            f"{config.loss!r} needs class labels. Use a regression loss: "
+            f"{', '.join(losses.REGRESSION_LOSSES)} (Frenkel et al. add "
+            "--output_activation=tanh)."
+        )
+    if regression_loss and not regression_data:
+        classification = [n for n in losses.LOSSES if n not in losses.REGRESSION_LOSSES]
+        raise UsageError(
+            f"loss={config.loss!r} fits float targets, but dataset {config.dataset!r} "
+            f"has class labels ({splits.num_classes} classes). Use a classification "
+            f"loss: {', '.join(classification)}."
+        )
+    convs = nets.conv_names(nets.get_description(config.net))
+    if convs and len(splits.image_shape) != 3:
+        flat = [n for n, d in nets.NETS.items() if not nets.conv_names(d)]
+        raise UsageError(
+            f"Net {config.net!r} has convolutions ({', '.join(convs)}), which need "
+            f"images (height, width, channels), but the examples of dataset "
+            f"{config.dataset!r} have shape {splits.image_shape}. Use a fully "
+            f"connected net: {', '.join(flat)}."
+        )
