@@ -152,6 +152,7 @@ def test_xla_compiled_training_equals_graph_training():
 QUICK = dict(dataset="cifar10_sample", batch_size=20, lr=0.1, eval_batch_size=100)
 
 
+@pytest.mark.slow
 def test_mirrored_runs_resume_exactly_and_follow_the_single_device_run(
     mirrored, tmp_path
 ):

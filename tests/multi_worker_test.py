@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from urfbtf import checkpoint
 
@@ -75,6 +76,7 @@ def _finish(processes):
     return outputs
 
 
+@pytest.mark.slow
 def test_two_workers_killed_and_restarted_end_like_one_process(tmp_path):
     cluster_dir = tmp_path / "cluster"
     processes = _start_workers(cluster_dir)

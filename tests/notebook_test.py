@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = REPO / "tools" / "colab_tpu.ipynb"
 
@@ -23,6 +25,7 @@ def test_notebook_is_valid_nbformat_4():
             compile("".join(cell["source"]), "cell", "exec")  # Plain Python.
 
 
+@pytest.mark.slow
 def test_notebook_cells_run_top_to_bottom_on_cpu(tmp_path):
     notebook = json.loads(NOTEBOOK.read_text())
     script = "\n\n".join(

@@ -118,6 +118,7 @@ def _cli(model_dir, epochs):
     ]
 
 
+@pytest.mark.slow
 def test_run_killed_mid_training_resumes_to_the_uninterrupted_result(tmp_path):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     killed = tmp_path / "killed"

@@ -50,6 +50,7 @@ def protocol_run(tmp_path_factory):
     return model_dir
 
 
+@pytest.mark.slow
 def test_protocol_trains_tied_then_untied_with_both_phases_in_metrics(protocol_run):
     records = _records(protocol_run)
     assert [(r["epoch"], r["phase"]) for r in records] == [
@@ -75,6 +76,7 @@ def test_protocol_trains_tied_then_untied_with_both_phases_in_metrics(protocol_r
     assert not np.allclose(untied_state["dense1/kernel"], tied["dense1/kernel"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stop_at", [1, 2, 3])
 def test_protocol_resumes_in_either_phase_and_at_the_boundary(
     protocol_run, stop_at, tmp_path
