@@ -25,7 +25,7 @@ import tensorflow as tf
 
 from urfbtf import rules
 from urfbtf.layers import Tap
-from urfbtf.rules import linear
+from urfbtf.rules import base, linear
 from urfbtf.settings import Setting
 
 NAME = "test_local"
@@ -97,13 +97,7 @@ class LocalLossModel(keras.Model):
         self.readout_optimizer.apply_gradients(
             zip(gradients[len(forward) :], readouts, strict=True)
         )
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        for metric in self.metrics:
-            if metric.name == "loss":
-                metric.update_state(loss * replicas)
-            else:
-                metric.update_state(y, outputs)
-        return {metric.name: metric.result() for metric in self.metrics}
+        return base.step_metrics(self, loss, y, outputs)
 
 
 def _among(variable, variables) -> bool:

@@ -126,6 +126,23 @@ class Rule:
         return {}
 
 
+def step_metrics(model, loss, y, outputs) -> dict:
+    """Updates `model`'s metrics after a training step of a rule's own and
+    returns them, as Keras' `train_step` does: the task loss and the compiled
+    metrics of the outputs.
+
+    `loss` is `model.compute_loss`'s, which under `tf.distribute` is divided by
+    the replicas (whose gradients are summed); the loss metric takes it back.
+    """
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    for metric in model.metrics:
+        if metric.name == "loss":
+            metric.update_state(loss * replicas)
+        else:
+            metric.update_state(y, outputs)
+    return {metric.name: metric.result() for metric in model.metrics}
+
+
 def _probe_graph(model):
     """One forward pass exposing the output, every learning layer's field and
     every tap's output; cached on the model (not a tracked attribute)."""

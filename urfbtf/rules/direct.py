@@ -48,7 +48,7 @@ from urfbtf import blocks, losses
 from urfbtf.errors import UsageError
 from urfbtf.layers.direct_feedback import DirectFeedback
 from urfbtf.rules import linear
-from urfbtf.rules.base import Rule
+from urfbtf.rules.base import Rule, step_metrics
 from urfbtf.settings import Setting
 
 OUTPUT_SIGNALS = ("error", "direct")
@@ -178,14 +178,7 @@ class DirectFeedbackModel(keras.Model):
         self.optimizer.apply_gradients(
             zip(gradients, self.trainable_weights, strict=True)
         )
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        for metric in self.metrics:
-            if metric.name == "loss":
-                # compute_loss divides by the replicas, whose gradients are summed.
-                metric.update_state(loss * replicas)
-            else:
-                metric.update_state(y, outputs)
-        return {metric.name: metric.result() for metric in self.metrics}
+        return step_metrics(self, loss, y, outputs)
 
 
 DIRECT_OUTPUT = Setting(
