@@ -1,7 +1,8 @@
-"""Command line: `python -m urfbtf.main --net=deepernet --rule=urfb [FLAGS]`.
+"""Command line: `urfbtf --net=deepernet --rule=urfb [FLAGS]` (also `python -m
+urfbtf` and `python -m urfbtf.main`, which `./run.sh` runs).
 
 The paper's settings for the chosen net are read first from `flags/<net>.cfg`
-(in the repository checkout); every flag given on the command line, including
+(package data, `urfbtf/flags/`); every flag given on the command line, including
 `--flagfile=...`, overrides them. This is the only module that reads flags: it
 turns them into a `urfbtf.config.Config` and calls `urfbtf.train.run`.
 
@@ -45,7 +46,9 @@ _MODEL_DIR = flags.DEFINE_string(
     "Output directory; default runs/<net>-<rule>-<loss>-c<connectivity>-s<seed>. "
     "Re-running with the same directory resumes.",
 )
-_REPO_FLAGS_DIR = Path(__file__).resolve().parent.parent / "flags"
+# The nets' flagfiles ship inside the package (the checkout's flags/ links here),
+# so an installed `urfbtf` command finds them too.
+_PACKAGE_FLAGS_DIR = Path(__file__).resolve().parent / "flags"
 
 
 def _fail(error: Exception) -> None:
@@ -54,14 +57,14 @@ def _fail(error: Exception) -> None:
 
 
 def net_flagfile(net: str) -> Path:
-    """flags/<net>.cfg of the checkout (or of the current directory)."""
-    for directory in (_REPO_FLAGS_DIR, Path.cwd() / "flags"):
+    """flags/<net>.cfg of the installed package (or of the current directory)."""
+    for directory in (_PACKAGE_FLAGS_DIR, Path.cwd() / "flags"):
         if (directory / f"{net}.cfg").is_file():
             return directory / f"{net}.cfg"
     raise UsageError(
         f"The paper's settings for --net={net} (flags/{net}.cfg) were not found in "
-        f"{_REPO_FLAGS_DIR} or ./flags. Run from a checkout of urfbtf (./run.sh), or "
-        "pass --nonet_settings to use only the flags you give."
+        f"{_PACKAGE_FLAGS_DIR} or ./flags. Reinstall urfbtf (its flagfiles are "
+        "package data), or pass --nonet_settings to use only the flags you give."
     )
 
 
@@ -119,5 +122,10 @@ def main(argv: list[str]) -> None:
         _fail(files_error(error, "read or write the run's files"))
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The `urfbtf` command (and `python -m urfbtf`): what `./run.sh` runs."""
     app.run(main, flags_parser=parse_flags)
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,67 @@
+"""An installed urfbtf runs without the checkout: the `urfbtf` command, `python -m
+urfbtf`, and the nets' flagfiles as package data of the wheel."""
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    """The wheel pip builds from the checkout, unpacked as an installation."""
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation"]
+        + ["-q", "-w", str(out), str(REPO)],
+        check=True,
+        capture_output=True,
+    )
+    [wheel] = out.glob("urfbtf-*.whl")
+    site = out / "site"
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extractall(site)
+    return site
+
+
+@pytest.mark.slow
+def test_the_wheel_ships_every_flagfile_and_the_command(installed):
+    shipped = {p.name for p in (installed / "urfbtf" / "flags").glob("*.cfg")}
+    assert shipped == {p.name for p in (REPO / "flags").glob("*.cfg")}
+    [entry_points] = installed.glob("urfbtf-*.dist-info/entry_points.txt")
+    assert "urfbtf = urfbtf.main:cli" in entry_points.read_text()
+
+
+@pytest.mark.slow
+def test_python_m_urfbtf_reads_the_nets_flagfile_outside_the_checkout(
+    installed, tmp_path
+):
+    env = {**os.environ, "PYTHONPATH": str(installed), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    probe = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from urfbtf import main; print(main.net_flagfile('deepernet'))",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert Path(probe.stdout.strip()).is_relative_to(installed)
+    run = subprocess.run(
+        [sys.executable, "-m", "urfbtf", "--net=deepernet", "--batch_size=0"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    # The flagfile was found (else its own error), then the bad flag refused.
+    assert run.returncode == 2, run.stderr
+    assert "urfbtf: error: batch_size=0 is invalid" in run.stderr
