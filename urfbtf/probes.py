@@ -42,6 +42,18 @@ def example_angles(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.degrees(np.arccos(np.clip(cosines, -1.0, 1.0)))
 
 
+def due(previous_step: int, step: int, every: int) -> bool:
+    """Whether a probe falls due as training moves from `previous_step` to
+    `step`: a multiple of `every` lies in (previous_step, step]. A call into
+    the compiled step may run several steps (`steps_per_execution`) and jump
+    past a multiple; the probe is still taken, once. `every` 0 never probes.
+
+    The runner's records (`urfbtf.recorder.RunRecorder`) and the Keras callback
+    `urfbtf.callbacks.Alignment` both probe on this schedule.
+    """
+    return every > 0 and step // every > previous_step // every
+
+
 # Backpropagation's reference: the loss's own gradient, every layer under
 # `urfbtf.rules.exact_backprop`.
 _BACKPROP = rules.Rule("backprop reference", "the gradient of the loss")

@@ -30,7 +30,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from urfbtf import alignment, checkpoint, divergence, rules
+from urfbtf import alignment, checkpoint, divergence, probes, rules
 from urfbtf.errors import DivergenceError, RunFilesError, files_error
 
 METRICS_FILE = "metrics.jsonl"
@@ -137,16 +137,16 @@ class RunRecorder(keras.callbacks.Callback):
         if not self.probe_every:
             return
         previous, self._step = self._step, self._iterations()
-        if self._step // self.probe_every > previous // self.probe_every:
+        if probes.due(previous, self._step, self.probe_every):
             self._record_probe()
         self._probe_seconds += time.perf_counter() - self._train_end
 
     def _record_probe(self) -> None:
-        stats = {key: _jsonable(value) for key, value in self.probe().items()}
+        stats = {key: jsonable(value) for key, value in self.probe().items()}
         self._last_probe = stats
         if not self.write:
             return
-        _append_line(
+        append_line(
             self.model_dir / PROBES_FILE,
             {"step": self._step, "epoch": self._epoch + 1, **stats},
         )
@@ -259,7 +259,7 @@ class RunRecorder(keras.callbacks.Callback):
         }
         if partial:
             record["examples_per_second"] = None
-        record = {key: _jsonable(value) for key, value in record.items()}
+        record = {key: jsonable(value) for key, value in record.items()}
         record["epoch"] = epoch + 1
         record["phase"] = self.phase + 1
         return record
@@ -269,7 +269,7 @@ class RunRecorder(keras.callbacks.Callback):
         the state (if `checkpoint_it`): a checkpoint always has its line."""
         if not self.write:
             return
-        _append_line(self.model_dir / METRICS_FILE, record)
+        append_line(self.model_dir / METRICS_FILE, record)
         with _tensorboard_errors(self.model_dir):
             with self._writer.as_default(step=record["epoch"]):
                 for key, value in record.items():
@@ -333,14 +333,18 @@ def peak_rss_mb() -> float:
     return peak / (2**20 if sys.platform == "darwin" else 2**10)
 
 
-def _jsonable(value):
+def jsonable(value):
+    """`value` as a JSON number: a float, or None for a missing or non-finite
+    value (JSON has no NaN)."""
     if value is None:
         return None
     value = float(value)
     return value if math.isfinite(value) else None
 
 
-def _append_line(path: Path, record: dict) -> None:
+def append_line(path: Path, record: dict) -> None:
+    """Appends `record` to the JSON-lines file `path` and syncs it to disk;
+    raises `RunFilesError` when it cannot."""
     # A line cut short by a failed write is skipped by read_metrics and dropped
     # by truncate_metrics when the run resumes.
     try:
