@@ -27,7 +27,11 @@ class KerasTwinBuilder(nets.NetBuilder):
         )
         if isinstance(step, nets.Conv):
             return keras.layers.Conv2D(
-                step.filters, step.kernel_size, padding="same", **common
+                step.filters,
+                step.kernel_size,
+                strides=step.stride,
+                padding="same",
+                **common,
             )
         return keras.layers.Dense(step.units, **common)
 

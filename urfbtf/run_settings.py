@@ -18,6 +18,9 @@ OPTIMIZERS = ("sgd", "momentum", "adam")
 # fan_in_uniform is PyTorch's default of nn.Linear and nn.Conv2d, U(±1/√fan_in),
 # which the DRTP reference code uses (`urfbtf.nets.steps.FAN_IN_UNIFORM`).
 KERNEL_INITS = ("glorot_uniform", "he_uniform", "fan_in_uniform")
+# keras.optimizers.Adam's default epsilon (Keras 3.15; the paper's 1e-8 is
+# Kingma and Ba's): runs that set none keep what they had before the setting.
+ADAM_EPSILON = 1e-7
 
 
 def _check_optimizer(name: str) -> None:
@@ -38,6 +41,15 @@ def _unless(condition, reason):
 
 
 _POSITIVE = dict(check=_positive, valid="a positive integer")
+_ADAM_ONLY = _unless(
+    lambda c: c.optimizer != "adam",
+    lambda c: f"it is a setting of Adam, and optimizer={c.optimizer!r}",
+)
+_ADAM_DECAY = dict(
+    check=lambda rate: 0 <= rate < 1,
+    valid="a decay rate in [0, 1)",
+    applies=_ADAM_ONLY,
+)
 
 RUN_SETTINGS: tuple[Setting, ...] = (
     Setting(
@@ -152,6 +164,29 @@ RUN_SETTINGS: tuple[Setting, ...] = (
         "Learning rate (the paper's time step).",
         check=lambda lr: math.isfinite(lr) and lr > 0,
         valid="a positive learning rate (the paper uses 0.1)",
+    ),
+    Setting(
+        "adam_beta1",
+        float,
+        0.9,
+        "Adam: decay rate of the running mean of the gradient (beta_1).",
+        **_ADAM_DECAY,
+    ),
+    Setting(
+        "adam_beta2",
+        float,
+        0.999,
+        "Adam: decay rate of the running mean of the squared gradient (beta_2).",
+        **_ADAM_DECAY,
+    ),
+    Setting(
+        "adam_epsilon",
+        float,
+        ADAM_EPSILON,
+        "Adam: constant added to the root of the second moment (default: Keras').",
+        check=lambda e: math.isfinite(e) and e > 0,
+        valid="a positive constant",
+        applies=_ADAM_ONLY,
     ),
     Setting("seed", int, 0, "Seed of weights, masks, dropout, data order."),
     Setting(

@@ -73,13 +73,19 @@ def make_deterministic() -> None:
 
 
 def make_optimizer(config: Config, lr: float | None = None):
-    """The run's optimizer (`config.optimizer`) at `config.lr`, or at `lr`."""
+    """The run's optimizer (`config.optimizer`) at `config.lr`, or at `lr`; Adam
+    with `config.adam_beta1`, `adam_beta2` and `adam_epsilon`."""
     lr = config.lr if lr is None else lr
     if config.optimizer == "sgd":
         return keras.optimizers.SGD(lr)
     if config.optimizer == "momentum":
         return keras.optimizers.SGD(lr, momentum=0.9)
-    return keras.optimizers.Adam(lr)
+    return keras.optimizers.Adam(
+        lr,
+        beta_1=config.adam_beta1,
+        beta_2=config.adam_beta2,
+        epsilon=config.adam_epsilon,
+    )
 
 
 def build_model(

@@ -7,19 +7,23 @@ Amit (2019)        simpnet, deepnet, deepernet, simpnet_s,     `amit`
                    deepnet_s
 Frenkel et al.     fc1_500, fc1_1000, fc2_100, fc2_500,        `frenkel`
 (2021)             fc2_1000, conv_mnist, conv_cifar
+Bartunov et al.    bartunov_mnist_fc, bartunov_mnist_lc,       `bartunov`
+(2018)             bartunov_cifar_fc, bartunov_cifar_lc,
+                   bartunov_imagenet_lc
 =================  ==========================================  ===============
 
 A net is a description, a tuple of steps (`steps`); `build_net` (`builder`)
 turns it into a functional Keras model under any rule, and `blocks(model)`
 lists the learning blocks of the result (input, layer, nonlinearity, output).
-Each net's flagfile, `flags/<net>.cfg`, holds its paper's training settings.
+Each net's flagfile, `flags/<net>.cfg`, holds its paper's training settings
+(Bartunov et al.'s Table 5 cells, one per method, are in `flags/bartunov/`).
 """
 
 from __future__ import annotations
 
 from urfbtf.blocks import Block, blocks, learning_layers
 from urfbtf.errors import UsageError
-from urfbtf.nets import amit, frenkel
+from urfbtf.nets import amit, bartunov, frenkel
 from urfbtf.nets.builder import (
     ACTIVATIONS,
     OUTPUT_ACTIVATIONS,
@@ -41,7 +45,7 @@ from urfbtf.nets.steps import (
     layer_names,
 )
 
-NETS: dict[str, tuple] = {**amit.NETS, **frenkel.NETS}
+NETS: dict[str, tuple] = {**amit.NETS, **frenkel.NETS, **bartunov.NETS}
 
 
 def get_description(net) -> tuple:

@@ -145,13 +145,24 @@ class NetBuilder:
         num_classes: units of the output layer.
         rule: the `urfbtf.rules.Rule` every learning layer follows.
         options: a `NetOptions`.
+        rule_settings: the rule's own settings (default: their defaults).
     """
 
-    def __init__(self, description, *, num_classes: int, rule, options: NetOptions):
+    def __init__(
+        self,
+        description,
+        *,
+        num_classes: int,
+        rule,
+        options: NetOptions,
+        rule_settings: Mapping | None = None,
+    ):
         options.check()
         self.description = tuple(description)
         self.num_classes = num_classes
         self.rule = rules.get_rule(rule)
+        self.rule_settings = {s.name: s.default for s in self.rule.settings}
+        self.rule_settings.update(rule_settings or {})
         self.options = options
         self.untie = check_untie(self.description, options.untie)
         self.layers: Layers = layers_of(self.description)
@@ -174,18 +185,26 @@ class NetBuilder:
             kernel_initializer=self.kernel_initializer(step),
             feedback_initializer=layer_initializer(layers.feedback),
             use_bias=layers.bias,
-            bias_initializer=FanInUniform() if layers.bias else "zeros",
+            bias_initializer=(
+                FanInUniform()
+                if layers.bias and layers.bias_init == FAN_IN_UNIFORM
+                else "zeros"
+            ),
             name=step.name,
         )
         if isinstance(step, Conv) and step.name in self.untie:
             return UntiedConv2D(
                 step.filters,
                 step.kernel_size,
+                strides=step.stride,
                 implementation=options.untied_impl,
+                tie_init=layers.tied_init,
                 **common,
             )
         if isinstance(step, Conv):
-            return FeedbackConv2D(step.filters, step.kernel_size, **common)
+            return FeedbackConv2D(
+                step.filters, step.kernel_size, strides=step.stride, **common
+            )
         return FeedbackDense(step.units, **common)
 
     def learns(self, step) -> bool:
@@ -213,13 +232,18 @@ class NetBuilder:
         if not layer.trainable:
             return output
         block = Block(step.name, x, layer, field, activation, output)
-        return self.rule.attach(block, self.num_classes)
+        return self.rule.attach(block, self.num_classes, self.rule_settings)
 
     def output_block(self, x, step):
-        x = self.linear_layer(Dense(step.name, self.num_classes), hidden=False)(x)
+        layer = self.linear_layer(Dense(step.name, self.num_classes), hidden=False)
+        field = layer(x)
+        activation = None
+        output = field
         if self.options.output_activation == "tanh":
-            x = keras.layers.Activation("tanh", name=f"{step.name}_tanh")(x)
-        return x
+            activation = keras.layers.Activation("tanh", name=f"{step.name}_tanh")
+            output = activation(field)
+        block = Block(step.name, x, layer, field, activation, output)
+        return self.rule.attach_output(block, self.num_classes, self.rule_settings)
 
     def __call__(self, input_shape):
         """(inputs, outputs) of the net for images of `input_shape`."""
@@ -296,11 +320,10 @@ def build_net(
         num_classes=num_classes,
         rule=rule,
         options=NetOptions(**options),
+        rule_settings=rule_settings,
     )
     inputs, outputs = make(input_shape)
     name = net if isinstance(net, str) else "net"
     if model_class is not None:
         return model_class(inputs, outputs, name=name)
-    settings = {s.name: s.default for s in rule.settings}
-    settings.update(rule_settings or {})
-    return rule.build_model(inputs, outputs, name=name, settings=settings)
+    return rule.build_model(inputs, outputs, name=name, settings=make.rule_settings)

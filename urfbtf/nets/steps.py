@@ -1,7 +1,8 @@
 """The steps a net is described by, and what a description says about its layers.
 
-A description is a tuple of steps, bottom to top: `Conv` (a convolution followed
-by the hidden nonlinearity), `Pool`, `Drop`, `Sum` (two convolutions
+A description is a tuple of steps, bottom to top: `Conv` (a convolution, SAME
+padding, at stride 1 unless it says otherwise, followed by the hidden
+nonlinearity), `Pool`, `Drop`, `Sum` (two convolutions
 a = σ(conv(x)), b = σ(conv'(a)) and their sum a + b, with no parameters and no
 nonlinearity after it: Amit (2019)'s residual "SUM"), `Dense` (followed by the
 nonlinearity) and `Output` (one unit per class, never pruned). A flatten (NHWC
@@ -24,6 +25,8 @@ from urfbtf.errors import UsageError
 # reset_parameters).
 FAN_IN_UNIFORM = "fan_in_uniform"
 LAYER_INITIALIZERS = ("glorot_uniform", "he_uniform", FAN_IN_UNIFORM)
+# Initializers of the biases: PyTorch's default, or 0 (Glorot & Bengio 2010).
+BIAS_INITIALIZERS = (FAN_IN_UNIFORM, "zeros")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,17 +34,23 @@ class Layers:
     """How every conv, dense and output layer of a net is made.
 
     Attributes:
-        bias: every layer has a trained bias, drawn U(±1/√fan_in) (PyTorch's
-            default, `urfbtf.layers.feedback_layer.FanInUniform`); False: none.
+        bias: every layer has a trained bias; False: none.
+        bias_init: how the biases start, one of BIAS_INITIALIZERS: U(±1/√fan_in)
+            (PyTorch's default, `urfbtf.layers.feedback_layer.FanInUniform`) or 0.
         kernel: initializer of the forward weights W, one of LAYER_INITIALIZERS.
         feedback: initializer of the feedback weights R (frfb, urfb).
+        tied_init: an untied layer starts with one conv kernel copied to every
+            location (Amit's code); False draws every connection independently,
+            with the conv's fans (`urfbtf.layers.UntiedConv2D`, `tie_init`).
     The defaults are Amit (2019)'s: no biases, W and R Glorot uniform, drawn
     independently (the original code, yaliamit/URFB).
     """
 
     bias: bool = False
+    bias_init: str = FAN_IN_UNIFORM
     kernel: str = "glorot_uniform"
     feedback: str = "glorot_uniform"
+    tied_init: bool = True
 
     def __post_init__(self):
         for name in (self.kernel, self.feedback):
@@ -49,6 +58,11 @@ class Layers:
                 raise ValueError(
                     f"initializer {name!r}; valid: {', '.join(LAYER_INITIALIZERS)}"
                 )
+        if self.bias_init not in BIAS_INITIALIZERS:
+            raise ValueError(
+                f"bias initializer {self.bias_init!r}; valid: "
+                f"{', '.join(BIAS_INITIALIZERS)}"
+            )
 
 
 def layers_of(description) -> Layers:
@@ -61,9 +75,13 @@ def layers_of(description) -> Layers:
 
 @dataclasses.dataclass(frozen=True)
 class Conv:
+    """A convolution (SAME padding) of `kernel_size`, moved `stride` pixels at a
+    time: at stride s an H×W image gives ⌈H/s⌉×⌈W/s⌉ outputs."""
+
     name: str
     filters: int
     kernel_size: int
+    stride: int = 1
 
 
 @dataclasses.dataclass(frozen=True)
