@@ -123,7 +123,8 @@ class LocalLossRule(rules.Rule):
     def linear(self, linear_map):
         return linear.local_only(linear_map)
 
-    def attach(self, block, num_classes):
+    def attach(self, block, num_classes, settings):
+        del settings
         return LocalReadout(num_classes, name=f"{block.name}_readout")(block.output)
 
     def compile(self, model, *, make_optimizer, settings, **kwargs):

@@ -37,8 +37,11 @@ def fit(
 
     `dataset` yields global batches for every remaining epoch in one stream.
     """
+    # A model that switches its training step between epochs (a target rule's
+    # alternating schedule) brings the callback that does it, as its `fit` does.
+    own = getattr(model, "training_callbacks", lambda: [])()
     callbacks = keras.callbacks.CallbackList(
-        list(callbacks),
+        [*own, *callbacks],
         add_history=True,
         add_progbar=verbose != 0,
         verbose=verbose,
@@ -48,16 +51,27 @@ def fit(
     )
     iterator = iter(strategy.experimental_distribute_dataset(dataset))
 
-    @tf.function
-    def train_steps(iterator, count):
-        for _ in tf.range(count):
-            strategy.run(model.train_step, args=(next(iterator),))
+    def make_train_steps():
+        @tf.function
+        def train_steps(iterator, count):
+            for _ in tf.range(count):
+                strategy.run(model.train_step, args=(next(iterator),))
+
+        return train_steps
+
+    # One compiled function for each variant of the model's step (the phase
+    # `step_variant` names is read when the step is traced).
+    compiled = {}
 
     model.stop_training = False
     callbacks.on_train_begin()
     for epoch in range(initial_epoch, epochs):
         model.reset_metrics()
         callbacks.on_epoch_begin(epoch)
+        variant = getattr(model, "step_variant", None)
+        if variant not in compiled:
+            compiled[variant] = make_train_steps()
+        train_steps = compiled[variant]
         for step in range(0, steps_per_epoch, steps_per_execution):
             count = min(steps_per_execution, steps_per_epoch - step)
             callbacks.on_train_batch_begin(step)

@@ -18,7 +18,9 @@ from urfbtf.layers.direct_feedback import DirectFeedback
 from urfbtf.layers.dropout import Dropout
 from urfbtf.layers.feedback_conv2d import FeedbackConv2D
 from urfbtf.layers.feedback_dense import FeedbackDense
+from urfbtf.layers.feedback_depthwise_conv2d import FeedbackDepthwiseConv2D
 from urfbtf.layers.feedback_layer import BernoulliMask, FeedbackLayer
+from urfbtf.layers.inverse import LearnedInverse
 from urfbtf.layers.leaky_relu import LeakyReLU, leaky_relu, leaky_relu_inverse
 from urfbtf.layers.saturated_linear import SaturatedLinear, saturated_linear
 from urfbtf.layers.tap import Tap
@@ -30,7 +32,9 @@ __all__ = [
     "Dropout",
     "FeedbackConv2D",
     "FeedbackDense",
+    "FeedbackDepthwiseConv2D",
     "FeedbackLayer",
+    "LearnedInverse",
     "LeakyReLU",
     "SaturatedLinear",
     "Tap",

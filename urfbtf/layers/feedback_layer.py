@@ -177,6 +177,7 @@ class FeedbackLayer(keras.layers.Layer):
     def build(self, input_shape):
         shape = self.kernel_shape(input_shape)
         linear_map = self.linear_map(input_shape)
+        self._linear_map = linear_map
         self._apply = self.rule.linear(linear_map)
         self._apply_backprop = rules.backprop(linear_map)
         self.kernel_mask = self._add_mask("kernel_mask", shape, self.seed)
@@ -256,6 +257,14 @@ class FeedbackLayer(keras.layers.Layer):
 
     def call(self, inputs):
         return self.apply_linear(inputs)
+
+    def error_below(self, error, inputs):
+        """Wᵀδ: the error backpropagation sends from this layer's output (its
+        field) to its input (Amit 2019, eq. 2), through W itself, whatever the
+        rule. Target rules that take one gradient step at the top (DTP's
+        penultimate target) use it; `inputs` only supplies the shape."""
+        kernel = self._read(self.kernel, self.kernel_mask)
+        return self._linear_map.input_grad(error, kernel, inputs)
 
     def effective_kernel(self) -> np.ndarray:
         """W as the forward pass uses it (masked entries are 0)."""

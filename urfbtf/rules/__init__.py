@@ -6,6 +6,8 @@ family                rules                                    module
 gradient              bp, frfb, urfb (Amit 2019)               `gradient`
 direct feedback       dfa, sdfa, drtp, shallow (Frenkel et     `direct`
                       al. 2021)
+target propagation    tp, dtp, sdtp, aosdtp (Bartunov et al.   `target`
+                      2018), on `urfbtf.targets`
 ====================  =======================================  ===============
 
 Every rule implements the protocol of `urfbtf.rules.base.Rule`; the rest of
@@ -18,7 +20,7 @@ every layer backpropagate exactly (the probes' reference). A new rule is a
 from __future__ import annotations
 
 from urfbtf.errors import UsageError
-from urfbtf.rules import direct, gradient
+from urfbtf.rules import direct, gradient, target
 from urfbtf.rules.base import Rule, gradients_of
 from urfbtf.rules.linear import (
     DENSE,
@@ -49,6 +51,10 @@ for _rule in (
     direct.SDFA,
     direct.DRTP,
     direct.SHALLOW,
+    target.TP,
+    target.DTP,
+    target.SDTP,
+    target.AOSDTP,
 ):
     register(_rule)
 

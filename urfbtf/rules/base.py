@@ -5,7 +5,8 @@ other module tests a rule's name or its model's class:
 
 * layers: how a layer's linear map sends its error down (`linear`);
 * nets: whether hidden layers learn, what the rule places on each learning
-  block's output (`attach`), and which model trains the net (`build_model`);
+  block's output (`attach`, and `attach_output` for the output block), and
+  which model trains the net (`build_model`);
 * the configuration: its own hyperparameters (`settings`, declared once as
   `urfbtf.settings.Setting`s) and the combinations it cannot run (`check`);
 * training: how the model is compiled and which optimizers it owns, each with
@@ -48,6 +49,10 @@ class Rule:
             (`--zero_init`); backpropagation cannot (its errors Wᵀδ are 0 there).
         settings: the rule's own hyperparameters.
         model_class: the `keras.Model` subclass that trains a net under the rule.
+        converts: `urfbtf.convert` can turn an existing model into one trained
+            by the rule (swap its layers, `attach` the rule's taps, and
+            `build_model`); False for a rule that needs nets of its own, which
+            `convert` then refuses with a message naming the rule.
     """
 
     has_feedback = False
@@ -57,6 +62,7 @@ class Rule:
     learns_from_zero = True
     settings: tuple[Setting, ...] = ()
     model_class: type = keras.Model
+    converts = True
 
     def __init__(self, name: str, summary: str):
         self.name = name
@@ -74,10 +80,20 @@ class Rule:
 
     # Nets --------------------------------------------------------------------
 
-    def attach(self, block: blocks_lib.Block, num_classes: int):
+    def attach(self, block: blocks_lib.Block, num_classes: int, settings: Mapping):
         """Returns the tensor that continues the net after `block`: its output,
-        or the output of a `urfbtf.layers.Tap` the rule places on it."""
-        del num_classes
+        or the output of a `urfbtf.layers.Tap` the rule places on it. `settings`
+        are the rule's own (`settings`), with their defaults filled in."""
+        del num_classes, settings
+        return block.output
+
+    def attach_output(
+        self, block: blocks_lib.Block, num_classes: int, settings: Mapping
+    ):
+        """Returns the net's output after the output block `block`: its output,
+        or that of a tap the rule places on it (target rules hold the inverse of
+        the output layer there)."""
+        del num_classes, settings
         return block.output
 
     def build_model(self, inputs, outputs, *, name: str, settings: Mapping):
@@ -126,18 +142,22 @@ class Rule:
         return {}
 
 
-def step_metrics(model, loss, y, outputs) -> dict:
+def step_metrics(model, loss, y, outputs, own: Mapping | None = None) -> dict:
     """Updates `model`'s metrics after a training step of a rule's own and
     returns them, as Keras' `train_step` does: the task loss and the compiled
-    metrics of the outputs.
+    metrics of the outputs; a metric named in `own` (the rule's own means, such
+    as a reconstruction error) takes the value given there.
 
     `loss` is `model.compute_loss`'s, which under `tf.distribute` is divided by
     the replicas (whose gradients are summed); the loss metric takes it back.
     """
+    own = own or {}
     replicas = tf.distribute.get_strategy().num_replicas_in_sync
     for metric in model.metrics:
         if metric.name == "loss":
             metric.update_state(loss * replicas)
+        elif metric.name in own:
+            metric.update_state(own[metric.name])
         else:
             metric.update_state(y, outputs)
     return {metric.name: metric.result() for metric in model.metrics}

@@ -217,7 +217,8 @@ class DirectRule(Rule):
     def linear(self, linear_map):
         return linear.local_only(linear_map)
 
-    def attach(self, block, num_classes):
+    def attach(self, block, num_classes, settings):
+        del settings
         # The learning signal of this layer arrives here, straight from the output.
         return DirectFeedback(num_classes, name=f"{block.name}_feedback")(block.output)
 

@@ -1,0 +1,560 @@
+"""Target propagation: TP, DTP, SDTP and AO-SDTP (Bartunov et al. 2018, sec. 2.1.2).
+
+Every block l > 1 has a learned inverse g_l back to its input
+(`urfbtf.layers.LearnedInverse`). A training step (`urfbtf.targets.TargetModel`)
+records the activities h_l, builds targets ĥ_l from the top down and trains each
+block on ‖f_l(h_{l-1}) − ĥ_l‖² with its input fixed, the output layer on the task
+loss; the inverses learn on a reconstruction loss with their own Adam optimizer.
+
+=======  ======================================  =================================
+rule     penultimate target ĥ_{L-1}             lower targets ĥ_{l-1}
+=======  ======================================  =================================
+tp       h_{L-1} − α ∂ℓ/∂h_{L-1}                 g_l(ĥ_l)
+dtp      h_{L-1} − α ∂ℓ/∂h_{L-1} (Lee et al.     h_{l-1} − g_l(h_l) + g_l(ĥ_l)
+         2015, "Algorithm Box 1"; eq. 2)         (eq. 2)
+sdtp     h_{L-1} − g_L(o) + g_L(ô), ô the        as dtp
+         one-hot label (Algorithm 1)
+aosdtp   h_{L-1} − g_L(o, z) + g_L(ô, z), z      as dtp
+         random features of h_{L-1} (eq. 3)
+=======  ======================================  =================================
+
+ℓ is the task loss of one example (so α does not depend on the batch size), its
+gradient taken through the output layer alone: the one place where tp and dtp
+transport weights. o = softmax(h_L) is the predicted class distribution; sdtp
+and aosdtp differentiate nothing below the output's own loss.
+
+The inverse of block l learns on corrupted inputs h̃ = h_{l-1} + ε, ε ~ N(0, σ²)
+(`--tp_noise`): dtp and tp with Lee et al.'s noise-preserving loss
+‖h̃ − g_l(f_l(h̃))‖², sdtp and aosdtp with the denoising loss of Algorithm 1,
+‖h_{l-1} − g_l(f_l(h̃))‖². The first block has no inverse (its target would be
+the input); dtp and tp train no inverse of the output layer (their penultimate
+target needs none).
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from urfbtf import blocks as blocks_lib
+from urfbtf import targets
+from urfbtf.errors import UsageError
+from urfbtf.layers.feedback_conv2d import FeedbackConv2D
+from urfbtf.layers.inverse import LearnedInverse
+from urfbtf.layers.tap import Tap
+from urfbtf.layers.untied_conv2d import UntiedConv2D
+from urfbtf.rules import linear
+from urfbtf.rules.base import Rule
+from urfbtf.settings import Setting
+
+_POSITIVE = dict(check=lambda v: v > 0, valid="a positive number")
+
+TP_SCHEDULE = Setting(
+    "tp_schedule",
+    str,
+    "alternating",
+    "tp/dtp/sdtp/aosdtp: train forward weights and inverses every step (parallel) "
+    "or in alternate epochs, inverses first (alternating; better for every rule in "
+    "Bartunov et al.'s Table 1).",
+    choices=targets.SCHEDULES,
+)
+TP_ALPHA = Setting(
+    "tp_alpha",
+    float,
+    0.15,
+    "tp/dtp: step α of the penultimate target h - α dℓ/dh (per example).",
+    **_POSITIVE,
+)
+TP_NOISE = Setting(
+    "tp_noise",
+    float,
+    0.1,
+    "tp/dtp/sdtp/aosdtp: σ of the Gaussian noise the inverses are trained on.",
+    check=lambda v: v >= 0,
+    valid="a standard deviation >= 0",
+)
+INVERSE_LR = Setting(
+    "inverse_lr", float, 1e-3, "Target rules: Adam step of the inverses.", **_POSITIVE
+)
+INVERSE_BETA1 = Setting(
+    "inverse_beta1",
+    float,
+    0.9,
+    "Target rules: Adam β1 of the inverses.",
+    check=lambda v: 0 <= v < 1,
+    valid="a number in [0, 1)",
+)
+INVERSE_BETA2 = Setting(
+    "inverse_beta2",
+    float,
+    0.999,
+    "Target rules: Adam β2 of the inverses.",
+    check=lambda v: 0 <= v < 1,
+    valid="a number in [0, 1)",
+)
+INVERSE_EPSILON = Setting(
+    "inverse_epsilon",
+    float,
+    1e-7,
+    "Target rules: Adam ε of the inverses (Keras' default 1e-7).",
+    **_POSITIVE,
+)
+AUX_OUTPUTS = Setting(
+    "aux_outputs",
+    int,
+    512,
+    "aosdtp: untrained random auxiliary output units that condition the last inverse.",
+    check=lambda v: v > 0,
+    valid="a positive integer",
+)
+
+INVERSE_LOSSES = ("lee", "drl", "ldrl")
+INVERSE_LOSS = Setting(
+    "inverse_loss",
+    str,
+    "lee",
+    "dtp: the inverses' loss: lee (noise-preserving reconstruction, Lee et al. "
+    "2015), drl (difference reconstruction, Meulemans et al. 2020) or ldrl (local "
+    "difference reconstruction, Ernoult et al. 2022).",
+    choices=INVERSE_LOSSES,
+)
+
+INVERSE_SETTINGS = (INVERSE_LR, INVERSE_BETA1, INVERSE_BETA2, INVERSE_EPSILON)
+
+
+def _producer(tensor):
+    """The layer that made a symbolic tensor, looking through reshapes and
+    taps (identities)."""
+    layer = tensor._keras_history.operation
+    while isinstance(layer, (keras.layers.Flatten, keras.layers.Reshape, Tap)):
+        layer = layer.input._keras_history.operation
+    return layer
+
+
+def _geometry(layer) -> tuple[str, dict]:
+    """(kind, geometry) of a learning layer, as `LearnedInverse` takes them."""
+    if isinstance(layer, UntiedConv2D):
+        kind = "untied"
+    elif isinstance(layer, FeedbackConv2D):
+        kind = "conv"
+    else:
+        return "dense", {}
+    return kind, {
+        "kernel_size": list(layer.kernel_size),
+        "strides": layer.strides,
+        "padding": layer.padding,
+        "implementation": getattr(layer, "implementation", "dense"),
+    }
+
+
+class TargetRule(Rule):
+    """A rule whose blocks learn toward targets (`urfbtf.targets`).
+
+    Subclasses give `targets` and, for learned inverses, `inverse_loss`.
+    """
+
+    sends_error = False
+    # From zero weights every hidden unit is tanh(0) = 0 for every input, and no
+    # target can tell two units apart.
+    learns_from_zero = False
+    model_class = targets.TargetModel
+    learned_inverses = True
+    # A target rule needs inverses between blocks that follow each other
+    # directly: it trains its own nets, not any converted model.
+    converts = False
+
+    def linear(self, linear_map):
+        # The local losses reach only their own block: nothing is sent down.
+        return linear.local_only(linear_map)
+
+    # Nets --------------------------------------------------------------------
+
+    def inverse_tap(self, block, aux_units: int = 0):
+        """A `LearnedInverse` on `block`'s output, or None for the first block
+        (whose input is the image: nothing to give a target)."""
+        below = _producer(block.input)
+        if isinstance(below, keras.layers.InputLayer):
+            return None
+        if not isinstance(below, blocks_lib.ACTIVATION_LAYERS):
+            raise UsageError(
+                f"Rule {self.name!r} needs learning blocks that follow each other "
+                f"directly, but block {block.name!r} reads the output of "
+                f"{below.name!r} ({type(below).__name__}), which has no inverse. "
+                "Use a net without pooling, residual sums or dropout between its "
+                "layers (the bartunov_* nets), or a rule that sends errors (bp, "
+                "frfb, urfb, dfa)."
+            )
+        kind, geometry = _geometry(block.layer)
+        return LearnedInverse(
+            block.input.shape[1:],
+            kind=kind,
+            geometry=geometry,
+            activation=keras.layers.serialize(below),
+            aux_units=aux_units,
+            name=f"{block.name}_inverse",
+        )
+
+    def attach(self, block, num_classes, settings):
+        del num_classes, settings
+        tap = self.inverse_tap(block)
+        return block.output if tap is None else tap(block.output)
+
+    def build_model(self, inputs, outputs, *, name, settings):
+        model = self.model_class(inputs, outputs, name=name)
+        model.schedule = settings.get("tp_schedule", "parallel")
+        return model
+
+    # Configuration -----------------------------------------------------------
+
+    def check(self, config):
+        from urfbtf import nets  # The nets import the rules.
+
+        description = nets.get_description(config.net)
+        between = [
+            f"{step.name} ({type(step).__name__})"
+            for step in description
+            if isinstance(step, (nets.Pool, nets.Sum))
+            or (isinstance(step, nets.Drop) and (step.rate or config.dropout))
+        ]
+        if between:
+            raise UsageError(
+                f"rule={self.name!r} with net={config.net!r}: a target rule needs "
+                "layers that follow each other directly, and this net has "
+                f"{', '.join(between)} between them, which have no inverse. Use a "
+                "bartunov_* net (or any net of plain conv/untied/dense layers), or "
+                "a rule that sends errors (bp, frfb, urfb, dfa)."
+            )
+        if config.untie_after:
+            raise UsageError(
+                f"rule={self.name!r} with untie_after={config.untie_after}: a "
+                "target rule's inverses cannot be carried from tied to untied "
+                "layers. Untie from the start (--untie_after=0)."
+            )
+
+    # Training ----------------------------------------------------------------
+
+    def compile(self, model, *, make_optimizer, settings, **kwargs):
+        model.compile(optimizer=make_optimizer(), **kwargs)
+        model.optimizer.build(model.forward_variables())
+        if self.learned_inverses:
+            model.inverse_optimizer = keras.optimizers.Adam(
+                settings["inverse_lr"],
+                beta_1=settings["inverse_beta1"],
+                beta_2=settings["inverse_beta2"],
+                epsilon=settings["inverse_epsilon"],
+                name="inverse_adam",
+            )
+            # Built now, in the strategy's scope (see tests/local_rule.py).
+            model.inverse_optimizer.build(model.inverse_variables())
+        model.inverse_error_metrics()
+        object.__setattr__(model, "_urfbtf_settings", dict(settings))
+
+    def optimizers(self, model):
+        found = [(model.optimizer, model.forward_variables())]
+        if model.inverse_optimizer is not None:
+            found.append((model.inverse_optimizer, model.inverse_variables()))
+        return found
+
+    def targets(self, model, activities, y) -> targets.Targets:
+        """The targets of every hidden block for one batch (`targets.Targets`)."""
+        raise NotImplementedError
+
+    def inverse_loss(self, model, activities) -> tf.Tensor:
+        """The scalar the inverse optimizer descends, for one batch."""
+        raise NotImplementedError
+
+    # Measurement -------------------------------------------------------------
+
+    def layer_gradients(self, model, x, y):
+        """(δ, ΔW) of every learning layer: the gradient of its own loss at its
+        field and kernel, the target held fixed. For a hidden block δ =
+        2(h_l − ĥ_l) ⊙ σ'(a_l): the signal ĥ_l − h_l carried to the field by the
+        block's own derivative, which backpropagation's δ is compared with."""
+        stages = model.stages()
+        kernels = [s.block.layer.kernel for s in stages]
+        with tf.GradientTape(persistent=True) as tape:
+            fields, activities = model.trace(x, training=False)
+            found = self.targets(model, activities, y)
+            objective, _ = model.local_objective(activities, found.hidden, y)
+        errors = tape.gradient(objective, fields)
+        updates = tape.gradient(objective, [k.value for k in kernels])
+        del tape
+        errors = [
+            tf.zeros_like(f) if e is None else e
+            for e, f in zip(errors, fields, strict=True)
+        ]
+        updates = [
+            u
+            if u is not None and s.block.layer.trainable
+            else tf.zeros(k.shape, k.dtype)
+            for u, k, s in zip(updates, kernels, stages, strict=True)
+        ]
+        return errors, updates
+
+    def epoch_metrics(self, model):
+        """The mean reconstruction error of every inverse over the epoch,
+        ⟨(h_{l-1} − g_l(h_l))²⟩, as inverse_error/<layer>."""
+        return {
+            f"inverse_error/{name}": float(metric.result().numpy())
+            for name, metric in model.inverse_error_metrics().items()
+            if metric.count.numpy() > 0
+        }
+
+
+class TargetPropagation(TargetRule):
+    """TP, DTP, SDTP and AO-SDTP; see the module docstring.
+
+    Args:
+        name, summary: see `Rule`.
+        difference: the difference correction h_{l-1} − g_l(h_l) (eq. 2).
+        top: "gradient" (the penultimate target is a gradient step, tp and dtp)
+            or "label" (the one-hot label, propagated through the last inverse:
+            sdtp and aosdtp).
+        auxiliary: the last inverse also reads random features of h_{L-1}
+            (aosdtp).
+        denoising: the inverses reconstruct the clean input (sdtp, aosdtp)
+            instead of the corrupted one (Lee's noise-preserving loss).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        summary: str,
+        *,
+        difference: bool,
+        top: str,
+        auxiliary: bool = False,
+        denoising: bool = False,
+    ):
+        super().__init__(name, summary)
+        if top not in ("gradient", "label"):
+            raise ValueError(f"top={top!r}; valid: gradient, label")
+        self.difference = difference
+        self.top = top
+        self.auxiliary = auxiliary
+        self.denoising = denoising
+        self.settings = (
+            TP_SCHEDULE,
+            *((TP_ALPHA,) if top == "gradient" else ()),
+            *((INVERSE_LOSS,) if difference and top == "gradient" else ()),
+            TP_NOISE,
+            *INVERSE_SETTINGS,
+            *((AUX_OUTPUTS,) if auxiliary else ()),
+        )
+
+    def attach_output(self, block, num_classes, settings):
+        del num_classes
+        if self.top == "gradient":
+            return block.output  # The penultimate target needs no inverse.
+        aux = settings["aux_outputs"] if self.auxiliary else 0
+        tap = self.inverse_tap(block, aux_units=aux)
+        return block.output if tap is None else tap(block.output)
+
+    def check(self, config):
+        super().check(config)
+        if self.top == "label" and (
+            config.loss != "softmax" or config.output_activation != "linear"
+        ):
+            raise UsageError(
+                f"rule={self.name!r} with loss={config.loss!r} and "
+                f"output_activation={config.output_activation!r}: its output target "
+                "is the one-hot label of the predicted distribution softmax(h_L), "
+                "so it needs --loss=softmax and a linear output layer."
+            )
+
+    # The targets ---------------------------------------------------------------
+
+    @staticmethod
+    def _settings(model) -> dict:
+        return model._urfbtf_settings
+
+    def _output_activity(self, model, activities, y=None):
+        """(o, ô): the predicted distribution and the one-hot label (with the
+        auxiliary features appended to both, for aosdtp)."""
+        logits = activities[-1]
+        o = tf.nn.softmax(logits)
+        label = tf.one_hot(tf.reshape(tf.cast(y, tf.int32), [-1]), tf.shape(o)[-1])
+        return o, tf.cast(label, o.dtype)
+
+    def _invert(self, stage, h, below):
+        """g(h) for `stage`, in the shape of its input `below`; for the output
+        stage of aosdtp, with the auxiliary features of `below`."""
+        tap = stage.inverse
+        aux = tap.auxiliary(below) if tap.aux_units else None
+        return tf.reshape(tap.invert(h, aux), tf.shape(below))
+
+    def _gradient_step(self, model, activities, y):
+        """h_{L-1} − α ∂ℓ/∂h_{L-1}: the gradient of each example's task loss,
+        through the output layer alone (its W: Lee et al.'s DTP)."""
+        logits, below = activities[-1], activities[-2]
+        with tf.GradientTape() as tape:
+            tape.watch(logits)
+            each = (
+                model.loss.call
+                if isinstance(model.loss, keras.losses.Loss)
+                else model.loss
+            )
+            total = tf.reduce_sum(each(y, logits))
+        error = tape.gradient(total, logits)
+        layer = model.stages()[-1].block.layer
+        inputs = tf.reshape(below, [tf.shape(below)[0], *layer.input.shape[1:]])
+        gradient = tf.reshape(layer.error_below(error, inputs), tf.shape(below))
+        return below - self._settings(model)["tp_alpha"] * gradient
+
+    def targets(self, model, activities, y):
+        stages = model.stages()
+        count = len(stages)
+        hidden = [None] * (count - 1)  # Targets of h_1 .. h_{L-1}.
+        reconstructions = {}
+        if self.top == "gradient":
+            hidden[-1] = self._gradient_step(model, activities, y)
+        else:
+            o, label = self._output_activity(model, activities, y)
+            last = stages[-1]
+            below = activities[-2]
+            rebuilt = self._invert(last, o, below)
+            reconstructions[count - 1] = rebuilt
+            hidden[-1] = below - rebuilt + self._invert(last, label, below)
+        # Down from the penultimate block: stage k maps h_k to h_{k+1}, and its
+        # inverse h_{k+1} back to h_k.
+        for k in range(count - 2, 0, -1):
+            stage, h, above = stages[k], activities[k], hidden[k]
+            target_above = self._invert(stage, above, h)
+            if self.difference:
+                rebuilt = self._invert(stage, activities[k + 1], h)
+                reconstructions[k] = rebuilt
+                hidden[k - 1] = h - rebuilt + target_above
+            else:
+                reconstructions[k] = self._invert(stage, activities[k + 1], h)
+                hidden[k - 1] = target_above
+        hidden = [None if t is None else tf.stop_gradient(t) for t in hidden]
+        reconstructions = {k: tf.stop_gradient(r) for k, r in reconstructions.items()}
+        return targets.Targets(hidden, reconstructions)
+
+    # The inverses --------------------------------------------------------------
+
+    def inverse_loss(self, model, activities):
+        """The inverses' loss for one batch, summed over every inverse the rule
+        trains, by `--inverse_loss` (`lee` for every rule but dtp):
+
+        * lee: Σ_l ‖r_l − g_l(f_l(h̃_{l-1}))‖² averaged over the batch, with
+          h̃ = h + σε and r_l = h̃_{l-1} (noise-preserving, Lee et al. 2015) or
+          h_{l-1} (denoising: sdtp, aosdtp, Bartunov et al.'s Algorithm 1);
+        * drl and ldrl: `_difference_reconstruction`, `_local_difference`.
+        """
+        settings = self._settings(model)
+        kind = settings.get("inverse_loss", "lee")
+        sigma = settings["tp_noise"]
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        stages = model.stages()
+        total = 0.0
+        for k, stage in enumerate(stages):
+            if stage.inverse is None:
+                continue
+            clean = tf.stop_gradient(activities[k])
+            noise = targets.global_batch_noise(
+                clean, sigma, stage.inverse.seed_generator
+            )
+            if kind == "drl":
+                total += self._difference_reconstruction(model, activities, k, noise)
+            elif kind == "ldrl":
+                total += self._local_difference(model, activities, k, noise)
+            else:
+                noisy = clean + noise
+                out = stage(noisy, training=False)
+                if k == len(stages) - 1:
+                    out = tf.nn.softmax(out)  # The output's activity o.
+                rebuilt = self._invert(stage, tf.stop_gradient(out), noisy)
+                aim = clean if self.denoising else noisy
+                total += targets.per_example_sq(aim - rebuilt)
+        return total / replicas
+
+    def _difference_reconstruction(self, model, activities, k, noise):
+        """Meulemans et al. (2020)'s difference reconstruction loss for the
+        inverse of stage k (h_k → h_{k-1}):
+
+            (1/σ²) ⟨(h̃ − g^diff(f_{k..top}(h̃)))²⟩,  h̃ = h_{k-1} + σε,
+
+        where the noisy activity is carried forward to the block whose target
+        the gradient step sets (the penultimate, as Lee et al.'s DTP that this
+        dtp follows; Meulemans et al. start at the output) and back down to
+        h_{k-1} by the difference-corrected inverses, t ← h_{j-1} − g_j(h_j) +
+        g_j(t) (their code, lib/networks.py `DTPDRLNetwork`, as read in
+        meulemansalex/theoretical_framework_for_target_propagation). The mean
+        is over units and batch; only this inverse learns from it (the others
+        are held: each inverse's gradient comes from its own term).
+        """
+        stages = model.stages()
+        top = len(stages) - 1  # activities[top] is the penultimate block's output.
+        sigma = self._settings(model)["tp_noise"]
+        clean = [tf.stop_gradient(h) for h in activities]
+        noisy = clean[k] + noise
+        t = noisy
+        for j in range(k, top):
+            t = stages[j](t, training=False)
+        for j in range(top - 1, k - 1, -1):
+            own = j == k
+            lower, upper = clean[j], clean[j + 1]
+            step = self._invert(stages[j], t, lower) - self._invert(
+                stages[j], upper, lower
+            )
+            t = lower + (step if own else tf.stop_gradient(step))
+        return tf.reduce_mean(tf.square(noisy - t)) / max(sigma**2, 1e-12)
+
+    def _local_difference(self, model, activities, k, noise):
+        """Ernoult et al. (2022)'s local difference reconstruction loss for the
+        inverse of stage k, with x = h_{k-1}, y = f_k(x), r = g_k(y):
+
+            −2 ⟨ε_x, g_k(f_k(x + ε_x)) − r⟩ + ‖g_k(y + ε_y) − r‖²,
+
+        summed over units and averaged over the batch, ε_x and ε_y independent
+        N(0, σ²) draws (their code, target_prop/feedback_loss.py
+        `get_feedback_loss`, as read in ernoult/scalingDTP). Its minimum at
+        small σ is g_k's Jacobian equal to f_k's transpose: the inverses learn
+        to send backpropagation's targets. One step per batch (theirs takes
+        several per layer).
+        """
+        stage = model.stages()[k]
+        x = tf.stop_gradient(activities[k])
+        y = tf.stop_gradient(activities[k + 1])
+        sigma = self._settings(model)["tp_noise"]
+        out_noise = targets.global_batch_noise(y, sigma, stage.inverse.seed_generator)
+        r = self._invert(stage, y, x)
+        moved = self._invert(stage, tf.stop_gradient(stage(x + noise)), x) - r
+        spread = self._invert(stage, y + out_noise, x) - r
+        flat = lambda t: tf.reshape(t, [tf.shape(t)[0], -1])  # noqa: E731
+        each = -2.0 * tf.reduce_sum(flat(noise) * flat(moved), axis=1) + tf.reduce_sum(
+            tf.square(flat(spread)), axis=1
+        )
+        return tf.reduce_mean(each)
+
+
+TP = TargetPropagation(
+    "tp",
+    "target propagation: targets through learned inverses",
+    difference=False,
+    top="gradient",
+)
+DTP = TargetPropagation(
+    "dtp",
+    "difference target propagation (Lee et al. 2015)",
+    difference=True,
+    top="gradient",
+)
+SDTP = TargetPropagation(
+    "sdtp",
+    "simplified DTP: the label through the last inverse, no gradient (Bartunov 2018)",
+    difference=True,
+    top="label",
+    denoising=True,
+)
+AOSDTP = TargetPropagation(
+    "aosdtp",
+    "SDTP with random auxiliary outputs conditioning the last inverse",
+    difference=True,
+    top="label",
+    auxiliary=True,
+    denoising=True,
+)
+
+__all__ = ["AOSDTP", "DTP", "SDTP", "TP", "TargetPropagation", "TargetRule"]

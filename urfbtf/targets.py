@@ -1,0 +1,324 @@
+"""Training by targets: the machinery every target rule shares.
+
+A target rule trains each learning block on a loss of its own, toward a target
+for its output, instead of sending an error down the net (Bartunov et al. 2018,
+sec. 2.1.2; GAIT-prop, Ahmad et al. 2020). Three steps make one training step,
+and only the middle one differs between rules:
+
+1. record every block's activity, h_0 = x, h_l = f_l(h_{l-1}) up to the output
+   h_L (`TargetModel.activities`);
+2. build the targets ĥ_l from the top down, each from the one above through the
+   block's inverse map g_{l+1} (the rule's `targets`: learned inverses for
+   target propagation, exact ones for GAIT-prop);
+3. train each block on its own loss ‖f_l(h_{l-1}) − ĥ_l‖² with its input held
+   fixed, and the output block on the task loss; no gradient crosses a block,
+   because the layers of a target rule send no error down
+   (`urfbtf.rules.linear.local_only`), so one gradient of the sum gives every
+   block its local update. A rule with learned inverses also trains them, on
+   its inverse loss, with an optimizer of their own.
+
+A net is a chain of stages: stage l maps h_{l-1} to h_l (a reshape, block l's
+layer and its nonlinearity). `stages` reads them off the model's graph, so any
+functional model whose blocks follow each other directly (no pooling, residual
+sums or dropout between them, which have no inverse) trains this way.
+
+With `schedule` "alternating" the model trains its forward weights and its
+inverses in alternate epochs (Lee et al. 2015's code, which Bartunov et al.
+follow: one full epoch of each): epochs 0, 2, 4, ... train the inverses, 1, 3,
+5, ... the forward weights, so that the first forward epoch already has trained
+inverses. The epoch number alone decides, so a resumed run continues exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+import tensorflow as tf
+
+from urfbtf import blocks as blocks_lib
+from urfbtf.layers.tap import Tap
+
+SCHEDULES = ("parallel", "alternating")
+
+# What a training step trains, by schedule and epoch.
+BOTH, FORWARD, INVERSE = "both", "forward", "inverse"
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Stage:
+    """One block of a chain: (a_l, h_l) = forward(h_{l-1}).
+
+    Attributes:
+        block: the learning block (`urfbtf.blocks.Block`).
+        forward: a model from the previous stage's output (or the net's input)
+            to this block's field a_l and output h_l, sharing the net's layers.
+        inverse: the rule's tap on the block's output (its inverse map), if any.
+    """
+
+    block: blocks_lib.Block
+    forward: keras.Model
+    inverse: Tap | None
+
+    @property
+    def name(self) -> str:
+        return self.block.name
+
+    def __call__(self, h, training: bool = False) -> tf.Tensor:
+        """h_l = f_l(h): the block's output."""
+        return self.trace(h, training=training)[1]
+
+    def trace(self, h, training: bool = False):
+        """(a_l, h_l) = the block's field and output for its input h."""
+        found = self.forward(h, training=training)
+        if self.block.activation is None:  # A linear block: a_l is h_l.
+            return found, found
+        return tuple(found)
+
+
+@dataclasses.dataclass
+class Targets:
+    """What a rule's `targets` gives a training step.
+
+    Attributes:
+        hidden: the target of every hidden block's output, bottom to top (None
+            for a block without one, which then does not learn).
+        reconstructions: {stage index k: g_k(h_k)}, the clean reconstruction of
+            h_{k-1} by every inverse the rule uses (for its error metric).
+    """
+
+    hidden: list
+    reconstructions: dict
+
+
+def phase_of(schedule: str, epoch: int) -> str:
+    """What the steps of `epoch` (0-based) train under `schedule`."""
+    if schedule == "parallel":
+        return BOTH
+    return INVERSE if epoch % 2 == 0 else FORWARD
+
+
+class TargetSchedule(keras.callbacks.Callback):
+    """Switches a `TargetModel` between forward and inverse epochs
+    (`phase_of`); `TargetModel.fit` adds it."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.model.use_phase(phase_of(self.model.schedule, epoch))
+
+
+@keras.saving.register_keras_serializable(package="urfbtf")
+class TargetModel(keras.Model):
+    """A functional model whose every block learns toward a target.
+
+    The learning rule of its layers (a `urfbtf.rules.target.TargetRule`) gives
+    the targets and, for learned inverses, their loss; see the module docstring.
+
+    Attributes:
+        schedule: "parallel" (forward weights and inverses every step) or
+            "alternating" (in alternate epochs).
+        inverse_optimizer: the optimizer of the inverses (set by the rule's
+            `compile`), or None when the inverses are not learned.
+    """
+
+    schedule = "parallel"
+    inverse_optimizer = None
+
+    def get_config(self):
+        return {**super().get_config(), "schedule": self.schedule}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        schedule = config.pop("schedule", cls.schedule)
+        model = super().from_config(config, custom_objects=custom_objects)
+        model.schedule = schedule
+        return model
+
+    # The graph -----------------------------------------------------------------
+
+    @property
+    def rule(self):
+        from urfbtf import rules  # The rules import this module.
+
+        return rules.rule_of(self)
+
+    def stages(self) -> list[Stage]:
+        """The chain of stages, bottom to top (cached; not tracked by Keras)."""
+        found = getattr(self, "_urfbtf_stages", None)
+        if found is None:
+            found = []
+            previous = self.inputs[0]
+            for block in blocks_lib.blocks(self):
+                # A linear block's field is its output, which a Keras model
+                # cannot list twice.
+                outputs = (
+                    block.output
+                    if block.activation is None
+                    else [block.field, block.output]
+                )
+                forward = keras.Model(previous, outputs, name=f"{block.name}_f")
+                found.append(Stage(block, forward, block.tap))
+                previous = block.tap.output if block.tap is not None else block.output
+            if previous is not self.outputs[0]:
+                raise ValueError(
+                    f"Model {self.name!r} does not end with its last learning block."
+                )
+            object.__setattr__(self, "_urfbtf_stages", found)
+        return found
+
+    def trace(self, x, training: bool = False):
+        """([a_1, ..., a_L], [h_0 = x, h_1, ..., h_L]): every block's field and
+        output, h_L the net's output."""
+        fields, activities = [], [x]
+        for stage in self.stages():
+            field, h = stage.trace(activities[-1], training=training)
+            fields.append(field)
+            activities.append(h)
+        return fields, activities
+
+    def activities(self, x, training: bool = False) -> list[tf.Tensor]:
+        """[h_0 = x, h_1, ..., h_L]: every block's output, h_L the net's output."""
+        return self.trace(x, training=training)[1]
+
+    def inverses(self) -> list[Tap]:
+        return [s.inverse for s in self.stages() if s.inverse is not None]
+
+    def inverse_variables(self) -> list:
+        return [v for tap in self.inverses() for v in tap.inverse_variables]
+
+    def forward_variables(self) -> list:
+        inverse = {id(v) for v in self.inverse_variables()}
+        return [v for v in self.trainable_variables if id(v) not in inverse]
+
+    # Training ------------------------------------------------------------------
+
+    def local_objective(self, activities, targets, y):
+        """(task loss + Σ_l ‖h_l − ĥ_l‖², task loss).
+
+        `targets[l]` is the target of hidden block l+1's output (None: that block
+        has none and does not learn); each local loss is the squared distance
+        summed over the block's units and averaged over the batch, divided by
+        the replicas as `compute_loss` divides the task loss (their gradients
+        are summed).
+        """
+        loss = self.compute_loss(y=y, y_pred=activities[-1])
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        objective = loss
+        for h, target in zip(activities[1:-1], targets, strict=True):
+            if target is not None:
+                objective += per_example_sq(h - tf.stop_gradient(target)) / replicas
+        return objective, loss
+
+    def train_step(self, data):
+        x, y = data[0], data[1]
+        rule = self.rule
+        # A Python value, read when the step is traced: each phase has its own
+        # compiled step (`use_phase`); tf.distribute cannot apply an optimizer
+        # inside a tf.cond.
+        phase = self.step_variant
+        with tf.GradientTape() as tape:
+            activities = self.activities(x, training=True)
+            targets = rule.targets(self, activities, y)
+            objective, loss = self.local_objective(activities, targets.hidden, y)
+        if phase in (BOTH, FORWARD):
+            forward = self.forward_variables()
+            gradients = tape.gradient(objective, forward)
+            self.optimizer.apply_gradients(zip(gradients, forward, strict=True))
+        del tape
+        if phase in (BOTH, INVERSE) and self.inverse_optimizer is not None:
+            inverse = self.inverse_variables()
+            with tf.GradientTape() as tape:
+                inverse_loss = rule.inverse_loss(self, activities)
+            gradients = tape.gradient(inverse_loss, inverse)
+            self.inverse_optimizer.apply_gradients(zip(gradients, inverse, strict=True))
+        stages = self.stages()
+        own = {
+            metric_name(stages[k].name): mean_square(activities[k] - reconstruction)
+            for k, reconstruction in targets.reconstructions.items()
+        }
+        from urfbtf.rules import base  # The rules import this module.
+
+        return base.step_metrics(self, loss, y, activities[-1], own=own)
+
+    def use_phase(self, phase: str) -> None:
+        """Makes the next training steps train `phase` (BOTH, FORWARD or
+        INVERSE); one compiled step is kept for each."""
+        current = getattr(self, "_urfbtf_phase", None)
+        if phase == current:
+            return
+        compiled = getattr(self, "_urfbtf_steps", {})
+        if current is not None:
+            compiled[current] = self.train_function
+        object.__setattr__(self, "_urfbtf_steps", compiled)
+        object.__setattr__(self, "_urfbtf_phase", phase)
+        self.train_function = compiled.get(phase)
+        if self.train_function is None:
+            self.make_train_function(force=True)
+
+    @property
+    def step_variant(self) -> str:
+        """What the current training step trains (BOTH, FORWARD or INVERSE)."""
+        return getattr(self, "_urfbtf_phase", None) or phase_of(self.schedule, 0)
+
+    def training_callbacks(self) -> list:
+        """The callbacks every training of this model needs: the schedule's."""
+        return [TargetSchedule()]
+
+    def fit(self, *args, callbacks=None, **kwargs):
+        """`keras.Model.fit`, with the callback that keeps the schedule."""
+        callbacks = list(callbacks or [])
+        if not any(isinstance(c, TargetSchedule) for c in callbacks):
+            callbacks = [*self.training_callbacks(), *callbacks]
+        return super().fit(*args, callbacks=callbacks, **kwargs)
+
+    def inverse_error_metrics(self) -> dict:
+        """{layer name: mean metric of its inverse's reconstruction error}."""
+        found = getattr(self, "_urfbtf_inverse_metrics", None)
+        if found is None:
+            found = {}
+            for stage in self.stages():
+                if stage.inverse is not None:
+                    found[stage.name] = keras.metrics.Mean(name=metric_name(stage.name))
+            object.__setattr__(self, "_urfbtf_inverse_metrics", found)
+        return found
+
+    @property
+    def metrics(self):
+        return [*super().metrics, *self.inverse_error_metrics().values()]
+
+
+def metric_name(layer: str) -> str:
+    """The Keras metric of a layer's inverse reconstruction error (Keras
+    metric names cannot hold "/"; the run's records say inverse_error/<layer>)."""
+    return f"inverse_error_{layer}"
+
+
+def per_example_sq(difference: tf.Tensor) -> tf.Tensor:
+    """Σ over units of difference², averaged over the batch."""
+    flat = tf.reshape(difference, [tf.shape(difference)[0], -1])
+    return tf.reduce_mean(tf.reduce_sum(tf.square(flat), axis=1))
+
+
+def mean_square(difference: tf.Tensor) -> tf.Tensor:
+    """The mean of difference² over units and batch (a reconstruction error
+    comparable between layers of different widths)."""
+    return tf.reduce_mean(tf.square(difference))
+
+
+def global_batch_noise(like: tf.Tensor, stddev: float, seed_generator) -> tf.Tensor:
+    """Gaussian noise N(0, stddev²) of `like`'s shape, the same for an example
+    whatever the replica that holds it: drawn for the global batch from a
+    checkpointed `keras.random.SeedGenerator` (so a resumed run draws what an
+    uninterrupted one would), and sliced to this replica's rows, as
+    `urfbtf.layers.Dropout` does for its masks."""
+    replica = tf.distribute.get_replica_context()
+    replicas = 1 if replica is None else replica.num_replicas_in_sync
+    local = tf.shape(like)[0]
+    shape = tf.concat([[local * replicas], tf.shape(like)[1:]], 0)
+    noise = keras.random.normal(
+        shape, stddev=stddev, dtype=like.dtype, seed=seed_generator
+    )
+    if replicas == 1:
+        return noise
+    start = tf.cast(replica.replica_id_in_sync_group, tf.int32) * local
+    return noise[start : start + local]
