@@ -68,7 +68,7 @@ def _run(*args, cwd=REPO):
             2,
             r"'resnet'.*simpnet, deepnet, deepernet, simpnet_s, deepnet_s",
         ),
-        (["--rule=dtp"], 2, r"'dtp'.*bp .*frfb .*urfb"),
+        (["--rule=nosuchrule"], 2, r"'nosuchrule'.*bp .*frfb .*urfb"),
         (["--loss=l1"], 2, r"'l1'.*hinge.*softmax.*bce.*mse"),
         (["--dataset=cifar1O"], 2, r"'cifar1O'.*Did you mean cifar10"),
         (["--connectivity=1.5"], 2, r"connectivity=1\.5.*\(0, 1\]"),

@@ -110,5 +110,5 @@ def test_feedback_equal_to_weights_is_exactly_backpropagation(linear_map, shapes
 
 
 def test_unknown_rule_names_the_valid_ones():
-    with pytest.raises(UsageError, match=r"'dtp'.*bp.*frfb.*urfb"):
-        rules.get_rule("dtp")
+    with pytest.raises(UsageError, match=r"'nosuchrule'.*bp.*frfb.*urfb"):
+        rules.get_rule("nosuchrule")

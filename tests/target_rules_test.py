@@ -299,9 +299,10 @@ def _records(model_dir):
 @pytest.mark.slow
 @pytest.mark.parametrize("rule", TARGET_RULES)
 def test_a_target_rule_run_learns_and_records_its_inverses(rule, tmp_path):
-    cfg = target_run.quick_config(rule=rule, epochs=3, probe_every=1)
+    cfg = target_run.quick_config(rule=rule, epochs=5, probe_every=1)
     train.run(cfg, tmp_path, **QUIET)
     records = _records(tmp_path)
+    # 200 CIFAR-10 examples: the loss is noisy from epoch to epoch, but falls.
     assert records[-1]["train_loss"] < records[0]["train_loss"]
     layers = nets.layer_names(nets.NETS["bartunov_mnist_fc"])
     with_inverse = (
@@ -315,8 +316,8 @@ def test_a_target_rule_run_learns_and_records_its_inverses(rule, tmp_path):
         assert 0 <= records[-1][f"signal_angle/{name}"] <= 180
     # The output layer learns from the task loss itself.
     assert records[-1]["update_angle/output"] < 1e-3
-    state = checkpoint.variables_at(tmp_path, 3)
-    assert int(state["inverse_adam/iteration"]) == 3 * 10
+    state = checkpoint.variables_at(tmp_path, 5)
+    assert int(state["inverse_adam/iteration"]) == 5 * 10
     assert json.loads((tmp_path / "config.json").read_text())["tp_noise"] == 0.1
 
 
