@@ -8,13 +8,9 @@ mirrored over two.
 """
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
+import killed_run
 import local_rule
 import numpy as np
 import pytest
@@ -67,27 +63,6 @@ def test_the_rules_setting_is_declared_once_and_validated():
         local_rule.quick_config(rule="urfb", readout_lr=0.5).validate()
 
 
-def _kill_after_first_epoch(model_dir, strategy, epochs):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    command = [sys.executable, str(REPO / "tests" / "local_rule.py")]
-    args = [str(model_dir), str(epochs), strategy]
-    process = subprocess.Popen(
-        [*command, *args],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    metrics = Path(model_dir) / "metrics.jsonl"
-    deadline = time.time() + 240
-    while time.time() < deadline and not (metrics.exists() and metrics.read_text()):
-        time.sleep(0.05)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-    assert len(_records(model_dir)) < epochs, "the run ended before it was killed"
-    subprocess.run([*command, *args], env=env, check=True, capture_output=True)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["default", "mirrored"])
 def test_a_local_loss_run_killed_mid_run_resumes_to_identical_weights(
@@ -95,7 +70,9 @@ def test_a_local_loss_run_killed_mid_run_resumes_to_identical_weights(
 ):
     # Epochs of this small net take a fraction of a second: enough of them that
     # the kill lands mid-run.
-    _kill_after_first_epoch(tmp_path / "killed", strategy, epochs=EPOCHS)
+    killed_run.kill_after_first_epoch(
+        REPO / "tests" / "local_rule.py", tmp_path / "killed", EPOCHS, strategy
+    )
     cfg = local_rule.quick_config(epochs=EPOCHS, strategy=strategy)
     devices = mirrored if strategy == "mirrored" else None
     train.run(cfg, tmp_path / "whole", strategy=devices, **QUIET)

@@ -5,14 +5,10 @@ checked on small shapes against a hand-derived fact or a NumPy oracle.
 """
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import keras
+import killed_run
 import numpy as np
 import pytest
 import target_run
@@ -344,27 +340,6 @@ def test_a_target_rule_under_mirrored_gives_the_single_device_result(
         assert abs(a["train_loss"] - b["train_loss"]) < 1e-4
 
 
-def _kill_after_first_epoch(model_dir, epochs, rule, schedule):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    command = [sys.executable, str(REPO / "tests" / "target_run.py")]
-    args = [str(model_dir), str(epochs), rule, schedule]
-    process = subprocess.Popen(
-        [*command, *args],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    metrics = Path(model_dir) / "metrics.jsonl"
-    deadline = time.time() + 240
-    while time.time() < deadline and not (metrics.exists() and metrics.read_text()):
-        time.sleep(0.05)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-    assert len(_records(model_dir)) < epochs, "the run ended before it was killed"
-    subprocess.run([*command, *args], env=env, check=True, capture_output=True)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "rule, schedule",
@@ -374,7 +349,9 @@ def test_a_target_run_killed_mid_run_resumes_to_identical_weights(
     rule, schedule, tmp_path
 ):
     epochs = 10
-    _kill_after_first_epoch(tmp_path / "killed", epochs, rule, schedule)
+    killed_run.kill_after_first_epoch(
+        REPO / "tests" / "target_run.py", tmp_path / "killed", epochs, rule, schedule
+    )
     cfg = target_run.quick_config(rule=rule, tp_schedule=schedule, epochs=epochs)
     train.run(cfg, tmp_path / "whole", **QUIET)
     whole = checkpoint.variables_at(tmp_path / "whole", epochs)

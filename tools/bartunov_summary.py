@@ -11,10 +11,11 @@ config.json and metrics.jsonl, so it needs neither TensorFlow nor urfbtf.
 """
 
 import argparse
-import json
 import statistics
 import sys
 from pathlib import Path
+
+from summarize_runs import read_run
 
 # Table 1 of Bartunov et al. (2018), train / test error (%), MNIST, as
 # ../shared/research/paper_numbers.md sec. 2.1 transcribes it (it extracted
@@ -41,17 +42,6 @@ PAPER = {
     ("lc", "BP ConvNet"): (0.00, 1.01),
 }
 NAMES = {"bp": "BP", "frfb": "FA", "dfa": "DFA", "dtp": "DTP", "sdtp": "SDTP"}
-
-
-def read_run(run_dir: Path) -> tuple[dict, list[dict]]:
-    config = json.loads((run_dir / "config.json").read_text())
-    records = []
-    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # A line cut short by a kill.
-    return config, records
 
 
 def method(config: dict) -> str:
@@ -91,9 +81,10 @@ def table(run_dirs) -> str:
     ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for run_dir in run_dirs:
-        config, records = read_run(Path(run_dir))
-        if not records:
-            continue
+        try:
+            config, records = read_run(Path(run_dir))
+        except ValueError:
+            continue  # No finished epoch yet.
         last = records[-1]
         arch = "lc" if config["net"].endswith("_lc") else "fc"
         name = method(config)
