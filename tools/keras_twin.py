@@ -33,7 +33,33 @@ class KerasTwinBuilder(nets.NetBuilder):
                 padding="same",
                 **common,
             )
+        if isinstance(step, (nets.InvConv, nets.InvDense)):
+            return _Square(step, common)
         return keras.layers.Dense(step.units, **common)
+
+
+class _Square:
+    """Makes the square layer of an invertible step when it sees its input: a
+    Conv2D with C_in·k² filters, or a Dense as wide as its input."""
+
+    def __init__(self, step, common):
+        self.step, self.common = step, common
+        self.trainable = True
+
+    def __call__(self, x):
+        step = self.step
+        if isinstance(step, nets.InvConv):
+            layer = keras.layers.Conv2D(
+                x.shape[-1] * step.kernel_size**2,
+                step.kernel_size,
+                strides=step.stride,
+                padding="same",
+                **self.common,
+            )
+        else:
+            layer = keras.layers.Dense(x.shape[-1], **self.common)
+        layer.trainable = self.trainable
+        return layer(x)
 
 
 def build_keras_twin(net, **kwargs) -> keras.Model:

@@ -17,10 +17,13 @@ and only the middle one differs between rules:
    block its local update. A rule with learned inverses also trains them, on
    its inverse loss, with an optimizer of their own.
 
-A net is a chain of stages: stage l maps h_{l-1} to h_l (a reshape, block l's
-layer and its nonlinearity). `stages` reads them off the model's graph, so any
-functional model whose blocks follow each other directly (no pooling, residual
-sums or dropout between them, which have no inverse) trains this way.
+A net is a chain of stages: stage l maps h_{l-1} to h_l (what passes h_{l-1} on
+to block l: a reshape, or the first units of an invertible layer, `Narrow`;
+then block l's layer and its nonlinearity). `stages` reads them off the model's
+graph, so any functional model whose blocks follow each other directly (no
+pooling, residual sums or dropout between them, which have no inverse) trains
+this way. h_l is the block's whole output, auxiliary units included; the net's
+output is what the last block passes on (`TargetModel.net_output`).
 
 With `schedule` "alternating" the model trains its forward weights and its
 inverses in alternate epochs (Lee et al. 2015's code, which Bartunov et al.
@@ -54,11 +57,15 @@ class Stage:
         forward: a model from the previous stage's output (or the net's input)
             to this block's field a_l and output h_l, sharing the net's layers.
         inverse: the rule's tap on the block's output (its inverse map), if any.
+        hand_on: a model from the previous stage's output to the block's input
+            (a reshape, the units passed on), or None when the block reads it
+            as it is.
     """
 
     block: blocks_lib.Block
     forward: keras.Model
     inverse: Tap | None
+    hand_on: keras.Model | None = None
 
     @property
     def name(self) -> str:
@@ -85,10 +92,14 @@ class Targets:
             for a block without one, which then does not learn).
         reconstructions: {stage index k: g_k(h_k)}, the clean reconstruction of
             h_{k-1} by every inverse the rule uses (for its error metric).
+        weights: per hidden block, None or the weight of each example's local
+            loss, shape [batch] (GAIT-prop rescales each example's loss so that
+            its gradient is backpropagation's).
     """
 
     hidden: list
     reconstructions: dict
+    weights: list | None = None
 
 
 def phase_of(schedule: str, epoch: int) -> str:
@@ -157,14 +168,31 @@ class TargetModel(keras.Model):
                     else [block.field, block.output]
                 )
                 forward = keras.Model(previous, outputs, name=f"{block.name}_f")
-                found.append(Stage(block, forward, block.tap))
+                hand_on = None
+                if block.input is not previous:
+                    hand_on = keras.Model(
+                        previous, block.input, name=f"{block.name}_in"
+                    )
+                found.append(Stage(block, forward, block.tap, hand_on))
                 previous = block.tap.output if block.tap is not None else block.output
+            head = None
             if previous is not self.outputs[0]:
-                raise ValueError(
-                    f"Model {self.name!r} does not end with its last learning block."
-                )
+                head = keras.Model(previous, self.outputs[0], name="head")
+                if head.weights:
+                    raise ValueError(
+                        f"Model {self.name!r} does not end with its last learning "
+                        "block."
+                    )
             object.__setattr__(self, "_urfbtf_stages", found)
+            object.__setattr__(self, "_urfbtf_head", head)
         return found
+
+    def net_output(self, activities) -> tf.Tensor:
+        """The net's output from the activities: the last block's output, or
+        what it passes on (the classes of a square output layer)."""
+        self.stages()
+        head = self._urfbtf_head
+        return activities[-1] if head is None else head(activities[-1])
 
     def trace(self, x, training: bool = False):
         """([a_1, ..., a_L], [h_0 = x, h_1, ..., h_L]): every block's field and
@@ -192,21 +220,23 @@ class TargetModel(keras.Model):
 
     # Training ------------------------------------------------------------------
 
-    def local_objective(self, activities, targets, y):
+    def local_objective(self, activities, targets, y, weights=None):
         """(task loss + Σ_l ‖h_l − ĥ_l‖², task loss).
 
         `targets[l]` is the target of hidden block l+1's output (None: that block
         has none and does not learn); each local loss is the squared distance
-        summed over the block's units and averaged over the batch, divided by
-        the replicas as `compute_loss` divides the task loss (their gradients
-        are summed).
+        summed over the block's units and averaged over the batch (each example
+        weighted by `weights[l]`, when given), divided by the replicas as
+        `compute_loss` divides the task loss (their gradients are summed).
         """
-        loss = self.compute_loss(y=y, y_pred=activities[-1])
+        loss = self.compute_loss(y=y, y_pred=self.net_output(activities))
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        weights = weights or [None] * len(targets)
         objective = loss
-        for h, target in zip(activities[1:-1], targets, strict=True):
+        for h, target, weight in zip(activities[1:-1], targets, weights, strict=True):
             if target is not None:
-                objective += per_example_sq(h - tf.stop_gradient(target)) / replicas
+                difference = h - tf.stop_gradient(target)
+                objective += per_example_sq(difference, weight) / replicas
         return objective, loss
 
     def train_step(self, data):
@@ -219,7 +249,14 @@ class TargetModel(keras.Model):
         with tf.GradientTape() as tape:
             activities = self.activities(x, training=True)
             targets = rule.targets(self, activities, y)
-            objective, loss = self.local_objective(activities, targets.hidden, y)
+            objective, loss = self.local_objective(
+                activities, targets.hidden, y, targets.weights
+            )
+            if phase in (BOTH, FORWARD):
+                penalty = rule.penalty(self)
+                if penalty is not None:
+                    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+                    objective += penalty / replicas
         if phase in (BOTH, FORWARD):
             forward = self.forward_variables()
             gradients = tape.gradient(objective, forward)
@@ -238,7 +275,7 @@ class TargetModel(keras.Model):
         }
         from urfbtf.rules import base  # The rules import this module.
 
-        return base.step_metrics(self, loss, y, activities[-1], own=own)
+        return base.step_metrics(self, loss, y, self.net_output(activities), own=own)
 
     def use_phase(self, phase: str) -> None:
         """Makes the next training steps train `phase` (BOTH, FORWARD or
@@ -287,16 +324,44 @@ class TargetModel(keras.Model):
         return [*super().metrics, *self.inverse_error_metrics().values()]
 
 
+def example_error(model, y, logits) -> tf.Tensor:
+    """∂ℓ_n/∂o_n: the gradient of each example's own task loss at the net's
+    output o (so a step along it does not depend on the batch size)."""
+    with tf.GradientTape() as tape:
+        tape.watch(logits)
+        each = (
+            model.loss.call if isinstance(model.loss, keras.losses.Loss) else model.loss
+        )
+        total = tf.reduce_sum(each(y, logits))
+    return tape.gradient(total, logits)
+
+
+def spread(model: keras.Model | None, h: tf.Tensor, v: tf.Tensor) -> tf.Tensor:
+    """Sᵀv, for S the Jacobian at h of a model that only selects and reshapes
+    (a stage's `hand_on`, the net's head): v put back where its entries came
+    from, zero at the units that were not passed on. None is the identity."""
+    if model is None:
+        return v
+    with tf.GradientTape() as tape:
+        tape.watch(h)
+        selected = model(h)
+    return tape.gradient(selected, h, output_gradients=v)
+
+
 def metric_name(layer: str) -> str:
     """The Keras metric of a layer's inverse reconstruction error (Keras
     metric names cannot hold "/"; the run's records say inverse_error/<layer>)."""
     return f"inverse_error_{layer}"
 
 
-def per_example_sq(difference: tf.Tensor) -> tf.Tensor:
-    """Σ over units of difference², averaged over the batch."""
+def per_example_sq(difference: tf.Tensor, weights=None) -> tf.Tensor:
+    """Σ over units of difference², averaged over the batch (each example's
+    sum times its weight, when `weights` [batch] are given)."""
     flat = tf.reshape(difference, [tf.shape(difference)[0], -1])
-    return tf.reduce_mean(tf.reduce_sum(tf.square(flat), axis=1))
+    each = tf.reduce_sum(tf.square(flat), axis=1)
+    if weights is not None:
+        each = each * tf.cast(weights, each.dtype)
+    return tf.reduce_mean(each)
 
 
 def mean_square(difference: tf.Tensor) -> tf.Tensor:

@@ -21,7 +21,10 @@ from urfbtf.layers.feedback_dense import FeedbackDense
 from urfbtf.layers.feedback_depthwise_conv2d import FeedbackDepthwiseConv2D
 from urfbtf.layers.feedback_layer import BernoulliMask, FeedbackLayer
 from urfbtf.layers.inverse import LearnedInverse
+from urfbtf.layers.invertible_conv2d import InvertibleConv2D
+from urfbtf.layers.invertible_dense import InvertibleDense
 from urfbtf.layers.leaky_relu import LeakyReLU, leaky_relu, leaky_relu_inverse
+from urfbtf.layers.narrow import Narrow
 from urfbtf.layers.saturated_linear import SaturatedLinear, saturated_linear
 from urfbtf.layers.tap import Tap
 from urfbtf.layers.untied_conv2d import UntiedConv2D
@@ -34,8 +37,11 @@ __all__ = [
     "FeedbackDense",
     "FeedbackDepthwiseConv2D",
     "FeedbackLayer",
+    "InvertibleConv2D",
+    "InvertibleDense",
     "LearnedInverse",
     "LeakyReLU",
+    "Narrow",
     "SaturatedLinear",
     "Tap",
     "UntiedConv2D",

@@ -10,6 +10,8 @@ Frenkel et al.     fc1_500, fc1_1000, fc2_100, fc2_500,        `frenkel`
 Bartunov et al.    bartunov_mnist_fc, bartunov_mnist_lc,       `bartunov`
 (2018)             bartunov_cifar_fc, bartunov_cifar_lc,
                    bartunov_imagenet_lc
+GAIT-prop          gait_cifar_fc3, gait_cifar_fc6,             `gait`
+(ImageNet paper)   gait_cifar_conv, gait_imagenet_conv
 =================  ==========================================  ===============
 
 A net is a description, a tuple of steps (`steps`); `build_net` (`builder`)
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 from urfbtf.blocks import Block, blocks, learning_layers
 from urfbtf.errors import UsageError
-from urfbtf.nets import amit, bartunov, frenkel
+from urfbtf.nets import amit, bartunov, frenkel, gait
 from urfbtf.nets.builder import (
     ACTIVATIONS,
     OUTPUT_ACTIVATIONS,
@@ -36,6 +38,8 @@ from urfbtf.nets.steps import (
     Conv,
     Dense,
     Drop,
+    InvConv,
+    InvDense,
     Output,
     Pool,
     Sum,
@@ -45,7 +49,12 @@ from urfbtf.nets.steps import (
     layer_names,
 )
 
-NETS: dict[str, tuple] = {**amit.NETS, **frenkel.NETS, **bartunov.NETS}
+NETS: dict[str, tuple] = {
+    **amit.NETS,
+    **frenkel.NETS,
+    **bartunov.NETS,
+    **gait.NETS,
+}
 
 
 def get_description(net) -> tuple:
@@ -70,6 +79,8 @@ __all__ = [
     "Conv",
     "Dense",
     "Drop",
+    "InvConv",
+    "InvDense",
     "NetBuilder",
     "NetOptions",
     "Output",

@@ -30,7 +30,10 @@ from urfbtf.layers import (
     Dropout,
     FeedbackConv2D,
     FeedbackDense,
+    InvertibleConv2D,
+    InvertibleDense,
     LeakyReLU,
+    Narrow,
     SaturatedLinear,
     UntiedConv2D,
 )
@@ -40,6 +43,8 @@ from urfbtf.nets.steps import (
     Conv,
     Dense,
     Drop,
+    InvConv,
+    InvDense,
     Layers,
     Output,
     Pool,
@@ -205,12 +210,16 @@ class NetBuilder:
             return FeedbackConv2D(
                 step.filters, step.kernel_size, strides=step.stride, **common
             )
+        if isinstance(step, InvConv):
+            return InvertibleConv2D(step.kernel_size, strides=step.stride, **common)
+        if isinstance(step, InvDense):
+            return InvertibleDense(**common)
         return FeedbackDense(step.units, **common)
 
     def learns(self, step) -> bool:
         """Whether a hidden step's layer learns (not frozen by the rule or by
         `freeze_conv`)."""
-        frozen_conv = self.options.freeze_conv and isinstance(step, Conv)
+        frozen_conv = self.options.freeze_conv and isinstance(step, (Conv, InvConv))
         return self.rule.hidden_layers_learn and not frozen_conv
 
     def activation_layer(self, name: str):
@@ -229,13 +238,19 @@ class NetBuilder:
         field = layer(x)
         activation = self.activation_layer(step.name)
         output = activation(field)
-        if not layer.trainable:
-            return output
-        block = Block(step.name, x, layer, field, activation, output)
-        return self.rule.attach(block, self.num_classes, self.rule_settings)
+        if layer.trainable:
+            block = Block(step.name, x, layer, field, activation, output)
+            output = self.rule.attach(block, self.num_classes, self.rule_settings)
+        keep = getattr(step, "keep", None)
+        if keep is not None and keep < output.shape[-1]:
+            output = Narrow(keep, name=f"{step.name}_keep")(output)
+        return output
 
     def output_block(self, x, step):
-        layer = self.linear_layer(Dense(step.name, self.num_classes), hidden=False)
+        if step.square:
+            layer = self.linear_layer(InvDense(step.name), hidden=False)
+        else:
+            layer = self.linear_layer(Dense(step.name, self.num_classes), hidden=False)
         field = layer(x)
         activation = None
         output = field
@@ -243,7 +258,10 @@ class NetBuilder:
             activation = keras.layers.Activation("tanh", name=f"{step.name}_tanh")
             output = activation(field)
         block = Block(step.name, x, layer, field, activation, output)
-        return self.rule.attach_output(block, self.num_classes, self.rule_settings)
+        output = self.rule.attach_output(block, self.num_classes, self.rule_settings)
+        if step.square:  # The classes are the first units, the rest auxiliary.
+            output = Narrow(self.num_classes, name=f"{step.name}_keep")(output)
+        return output
 
     def __call__(self, input_shape):
         """(inputs, outputs) of the net for images of `input_shape`."""
@@ -251,11 +269,11 @@ class NetBuilder:
         x = inputs
         drops = 0
         for step in self.description:
-            if isinstance(step, (Dense, Output)) and len(x.shape) > 2:
+            if isinstance(step, (Dense, InvDense, Output)) and len(x.shape) > 2:
                 x = keras.layers.Flatten(name="flatten")(x)
             if isinstance(step, Layers):
                 continue  # Read once, in __init__.
-            if isinstance(step, (Conv, Dense)):
+            if isinstance(step, (Conv, Dense, InvConv, InvDense)):
                 x = self.hidden_block(x, step)
             elif isinstance(step, Sum):
                 first = self.hidden_block(x, step.first)

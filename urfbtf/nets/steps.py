@@ -24,7 +24,7 @@ from urfbtf.errors import UsageError
 # √(6/((1 + a²)·fan_in)) = 1/√fan_in (torch/nn/modules/linear.py,
 # reset_parameters).
 FAN_IN_UNIFORM = "fan_in_uniform"
-LAYER_INITIALIZERS = ("glorot_uniform", "he_uniform", FAN_IN_UNIFORM)
+LAYER_INITIALIZERS = ("glorot_uniform", "he_uniform", "orthogonal", FAN_IN_UNIFORM)
 # Initializers of the biases: PyTorch's default, or 0 (Glorot & Bengio 2010).
 BIAS_INITIALIZERS = (FAN_IN_UNIFORM, "zeros")
 
@@ -115,15 +115,41 @@ class Dense:
 
 
 @dataclasses.dataclass(frozen=True)
+class InvDense:
+    """A square dense layer (`urfbtf.layers.InvertibleDense`: as many outputs as
+    inputs), its nonlinearity, and the first `keep` units passed on (all when
+    None); the rest are auxiliary units, kept for the exact inverse."""
+
+    name: str
+    keep: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class InvConv:
+    """An invertible convolution (`urfbtf.layers.InvertibleConv2D`: C_in·k²
+    output channels, SAME padding), its nonlinearity, and the first `keep`
+    channels passed on (all when None)."""
+
+    name: str
+    kernel_size: int
+    keep: int | None = None
+    stride: int = 1
+
+
+@dataclasses.dataclass(frozen=True)
 class Output:
+    """One unit per class; `square`: the output layer is square
+    (`InvDense`) and the classes are its first units, the rest auxiliary."""
+
     name: str = "output"
+    square: bool = False
 
 
 def conv_names(description) -> list[str]:
     """The names of the convolutions of a description, bottom to top."""
     names = []
     for step in description:
-        if isinstance(step, Conv):
+        if isinstance(step, (Conv, InvConv)):
             names.append(step.name)
         elif isinstance(step, Sum):
             names += [step.first.name, step.second.name]
@@ -134,9 +160,9 @@ def layer_names(description) -> list[str]:
     """The names of the layers with weights (convs, dense, output), bottom to top."""
     names = []
     for step in description:
-        if isinstance(step, (Conv, Sum)):
+        if isinstance(step, (Conv, Sum, InvConv)):
             names += conv_names([step])
-        elif isinstance(step, (Dense, Output)):
+        elif isinstance(step, (Dense, InvDense, Output)):
             names.append(step.name)
     return names
 
@@ -149,13 +175,15 @@ def has_open_dropout(description) -> bool:
 def check_untie(description, untie) -> frozenset:
     """The set of conv names `untie` asks for ("all" means every conv); raises
     `UsageError` for a name that is not a conv of the net."""
-    convs = conv_names(description)
+    # An invertible convolution's inverse is a transposed convolution with its
+    # one kernel: it has no untied form.
+    convs = conv_names([s for s in description if not isinstance(s, InvConv)])
     if isinstance(untie, str):
         untie = convs if untie == "all" else [n for n in untie.split(",") if n]
     unknown = sorted(set(untie) - set(convs))
     if unknown:
         raise UsageError(
-            f"Cannot untie {', '.join(unknown)}: the convolutions of this net are "
-            f"{', '.join(convs)} (or 'all')."
+            f"Cannot untie {', '.join(unknown)}: the convolutions of this net that "
+            f"can be untied are {', '.join(convs) or 'none'} (or 'all')."
         )
     return frozenset(untie)

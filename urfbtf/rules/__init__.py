@@ -8,6 +8,8 @@ direct feedback       dfa, sdfa, drtp, shallow (Frenkel et     `direct`
                       al. 2021)
 target propagation    tp, dtp, sdtp, aosdtp (Bartunov et al.   `target`
                       2018), on `urfbtf.targets`
+exact inverses        gait, tp_exact (Ahmad et al. 2020; the   `gait`
+                      GAIT-prop ImageNet paper)
 ====================  =======================================  ===============
 
 Every rule implements the protocol of `urfbtf.rules.base.Rule`; the rest of
@@ -20,7 +22,7 @@ every layer backpropagate exactly (the probes' reference). A new rule is a
 from __future__ import annotations
 
 from urfbtf.errors import UsageError
-from urfbtf.rules import direct, gradient, target
+from urfbtf.rules import direct, gait, gradient, target
 from urfbtf.rules.base import Rule, gradients_of
 from urfbtf.rules.linear import (
     DENSE,
@@ -55,6 +57,8 @@ for _rule in (
     target.DTP,
     target.SDTP,
     target.AOSDTP,
+    gait.GAIT,
+    gait.TP_EXACT,
 ):
     register(_rule)
 

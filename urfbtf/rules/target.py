@@ -263,6 +263,12 @@ class TargetRule(Rule):
         """The scalar the inverse optimizer descends, for one batch."""
         raise NotImplementedError
 
+    def penalty(self, model) -> tf.Tensor | None:
+        """A term the forward weights descend besides their local losses (an
+        orthogonality regulariser), or None."""
+        del model
+        return None
+
     # Measurement -------------------------------------------------------------
 
     def layer_gradients(self, model, x, y):
@@ -275,7 +281,9 @@ class TargetRule(Rule):
         with tf.GradientTape(persistent=True) as tape:
             fields, activities = model.trace(x, training=False)
             found = self.targets(model, activities, y)
-            objective, _ = model.local_objective(activities, found.hidden, y)
+            objective, _ = model.local_objective(
+                activities, found.hidden, y, found.weights
+            )
         errors = tape.gradient(objective, fields)
         updates = tape.gradient(objective, [k.value for k in kernels])
         del tape
@@ -371,7 +379,7 @@ class TargetPropagation(TargetRule):
     def _output_activity(self, model, activities, y=None):
         """(o, ô): the predicted distribution and the one-hot label (with the
         auxiliary features appended to both, for aosdtp)."""
-        logits = activities[-1]
+        logits = model.net_output(activities)
         o = tf.nn.softmax(logits)
         label = tf.one_hot(tf.reshape(tf.cast(y, tf.int32), [-1]), tf.shape(o)[-1])
         return o, tf.cast(label, o.dtype)
@@ -387,15 +395,7 @@ class TargetPropagation(TargetRule):
         """h_{L-1} − α ∂ℓ/∂h_{L-1}: the gradient of each example's task loss,
         through the output layer alone (its W: Lee et al.'s DTP)."""
         logits, below = activities[-1], activities[-2]
-        with tf.GradientTape() as tape:
-            tape.watch(logits)
-            each = (
-                model.loss.call
-                if isinstance(model.loss, keras.losses.Loss)
-                else model.loss
-            )
-            total = tf.reduce_sum(each(y, logits))
-        error = tape.gradient(total, logits)
+        error = targets.example_error(model, y, logits)
         layer = model.stages()[-1].block.layer
         inputs = tf.reshape(below, [tf.shape(below)[0], *layer.input.shape[1:]])
         gradient = tf.reshape(layer.error_below(error, inputs), tf.shape(below))

@@ -1,0 +1,281 @@
+"""GAIT-prop and TP with exact inverses (urfbtf.rules.gait) on invertible layers.
+
+The properties of the GAIT-prop ImageNet paper (sec. 2) and of Ahmad et al.
+(2020), each checked on small shapes against backpropagation or a NumPy oracle.
+"""
+
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from urfbtf import checkpoint, losses, nets, rules, train
+from urfbtf.config import Config
+from urfbtf.errors import UsageError
+from urfbtf.layers import InvertibleDense, Narrow
+from urfbtf.metrics import ErrorRate
+from urfbtf.nets.steps import Conv, Dense, InvConv, InvDense, Layers, Output
+from urfbtf.rules import gait
+
+QUIET = dict(verbose=0, log=lambda _: None)
+LAYERS = Layers(bias=True, bias_init="zeros", kernel="orthogonal")
+
+
+def _compiled(description, rule, input_shape, *, classes=3, **settings):
+    rule = rules.get_rule(rule)
+    values = {s.name: s.default for s in rule.settings}
+    values.update(settings)
+    keras.utils.set_random_seed(0)
+    model = nets.build_net(
+        description,
+        input_shape=input_shape,
+        num_classes=classes,
+        rule=rule,
+        rule_settings=values,
+        activation="leaky_relu",
+        kernel_initializer="orthogonal",
+    )
+    rule.compile(
+        model,
+        make_optimizer=lambda lr=None: keras.optimizers.Adam(1e-3),
+        settings=values,
+        loss=losses.get_loss("softmax"),
+        metrics=[ErrorRate()],
+    )
+    return model
+
+
+def _dense_net(depth=3, width=8):
+    """An ordinary first layer, then `depth - 1` square ones, the last passing
+    on 6 units, and a square output layer (3 classes, 3 auxiliary units)."""
+    hidden = [InvDense(f"dense{i}") for i in range(2, depth)]
+    return (
+        LAYERS,
+        Dense("dense1", width),
+        *hidden,
+        InvDense(f"dense{depth}", keep=6),
+        Output(square=True),
+    )
+
+
+def _conv_net():
+    """An ordinary conv, then invertible ones: disjoint 2x2 fields at stride 2
+    with auxiliary channels, and overlapping 3x3 fields at stride 1."""
+    return (
+        LAYERS,
+        Conv("conv1", 4, 3, stride=2),
+        InvConv("conv2", 2, keep=6, stride=2),
+        InvConv("conv3", 3, keep=4),
+        Output(square=True),
+    )
+
+
+def _batch(shape, n=32, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, *shape)).astype("float32"), rng.integers(0, 3, n)
+
+
+def _backprop_updates(model, x, y):
+    kernels = [s.block.layer.kernel for s in model.stages()]
+    with rules.exact_backprop(), tf.GradientTape() as tape:
+        loss = model.compute_loss(y=y, y_pred=model(x, training=True))
+    return [g.numpy() for g in tape.gradient(loss, kernels)]
+
+
+def _angle(a, b):
+    a, b = np.ravel(a).astype("f8"), np.ravel(b).astype("f8")
+    cosine = a @ b / (np.linalg.norm(a) * np.linalg.norm(b))
+    return np.degrees(np.arccos(np.clip(cosine, -1, 1)))
+
+
+# Exact inverses -----------------------------------------------------------------
+
+
+def test_a_square_dense_layer_inverts_its_field_to_1e_5():
+    rng = np.random.default_rng(1)
+    layer = InvertibleDense(rule="bp", use_bias=True, bias_initializer="ones")
+    x = rng.normal(size=(5, 12)).astype("float32")
+    field = layer(x)
+    # Orthogonal-ish: the inverse is not the transpose.
+    layer.kernel.assign(layer.kernel + 0.1 * rng.normal(size=(12, 12)))
+    field = layer(x)
+    assert not np.allclose(
+        layer.inverse_matrix(), tf.transpose(layer.kernel), atol=1e-2
+    )
+    rebuilt = layer.invert(field).numpy()
+    assert np.linalg.norm(rebuilt - x) / np.linalg.norm(x) < 1e-5
+
+
+def test_a_square_dense_layer_refuses_another_width_and_pruning():
+    with pytest.raises(ValueError, match="units=5 but its input has 12"):
+        InvertibleDense(5, rule="bp")(tf.zeros([1, 12]))
+    with pytest.raises(ValueError, match="connectivity=0.5"):
+        InvertibleDense(rule="frfb", connectivity=0.5)
+
+
+def test_the_orthogonality_penalty_has_the_hand_derived_gradient():
+    layer = InvertibleDense(rule="bp")
+    layer(tf.zeros([1, 6]))
+    m = np.random.default_rng(2).normal(size=(6, 6)).astype("float32")
+    layer.kernel.assign(m)
+    with tf.GradientTape() as tape:
+        value = gait.orthogonality_penalty(layer)
+    gram = m.T @ m
+    off = gram - np.diag(np.diag(gram))
+    np.testing.assert_allclose(value, (off**2).sum(), rtol=1e-5)
+    # d/dM Σ (MᵀM − diag)² = 4 M (MᵀM − diag(MᵀM)).
+    np.testing.assert_allclose(
+        tape.gradient(value, layer.kernel), 4 * m @ off, rtol=1e-4, atol=1e-4
+    )
+
+
+# GAIT-prop is backpropagation ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "description, shape", [(_dense_net(), (16,)), (_conv_net(), (8, 8, 2))]
+)
+def test_gait_with_orthogonal_weights_and_a_small_gamma_follows_backpropagation(
+    description, shape
+):
+    model = _compiled(description, "gait", shape, gait_gamma=0.05)
+    x, y = _batch(shape)
+    _, updates = model.rule.layer_gradients(model, x, y)
+    for stage, ours, bp in zip(
+        model.stages(), updates, _backprop_updates(model, x, y), strict=True
+    ):
+        assert _angle(ours, bp) < 2.0, stage.name
+        # The rescaled local losses give backpropagation's size too.
+        assert np.linalg.norm(ours) == pytest.approx(np.linalg.norm(bp), rel=0.05)
+
+
+def test_plain_gait_loses_the_error_to_float32_where_normalized_targets_keep_it():
+    """γ = 1e-3 shrinks the difference a thousandfold per layer: three layers
+    down it is below float32's resolution (the paper's sec. 2.2.1)."""
+    x, y = _batch((16,))
+    plain = _compiled(_dense_net(4), "gait", (16,), gait_gamma=1e-3)
+    _, updates = plain.rule.layer_gradients(plain, x, y)
+    assert np.abs(updates[0].numpy()).max() == 0  # Nothing reaches dense1.
+    normalized = _compiled(
+        _dense_net(4), "gait", (16,), gait_gamma=1e-3, gait_norm=1e-3
+    )
+    _, updates = normalized.rule.layer_gradients(normalized, x, y)
+    for ours, bp in zip(updates, _backprop_updates(normalized, x, y), strict=True):
+        assert _angle(ours, bp) < 1.0
+
+
+def test_normalized_targets_lie_at_eta_at_every_layer_of_a_six_layer_net():
+    eta = 1e-2
+    model = _compiled(_dense_net(6), "gait", (16,), gait_norm=eta)
+    x, y = _batch((16,))
+    activities = model.activities(x)
+    found = model.rule.targets(model, activities, y)
+    assert len(found.hidden) == 6
+    for h, t in zip(activities[1:-1], found.hidden, strict=True):
+        distance = np.linalg.norm((t - h).numpy().reshape(len(x), -1), axis=1)
+        np.testing.assert_allclose(distance, eta, rtol=1e-3)
+
+
+def test_auxiliary_units_keep_their_forward_values_as_targets():
+    model = _compiled(_dense_net(3), "gait", (16,), gait_norm=1e-2)
+    x, y = _batch((16,))
+    activities = model.activities(x)
+    found = model.rule.targets(model, activities, y)
+    # dense3 passes on 6 of its 8 units.
+    np.testing.assert_array_equal(found.hidden[2][:, 6:], activities[3][:, 6:])
+    assert np.abs(found.hidden[2][:, :6] - activities[3][:, :6]).max() > 0
+
+
+def test_tp_with_exact_inverses_inverts_the_output_target():
+    model = _compiled(_dense_net(3), "tp_exact", (16,))
+    x, y = _batch((16,))
+    activities = model.activities(x)
+    found = model.rule.targets(model, activities, y)
+    # t_2 = G_3(t_3): the forward pass of dense3 carries it back to t_3 (whose
+    # auxiliary units are dense3's own forward values).
+    stage = model.stages()[2]
+    _, rebuilt = stage.trace(found.hidden[1])
+    np.testing.assert_allclose(rebuilt, found.hidden[2], rtol=1e-4, atol=1e-5)
+
+
+# Nets, files, runs ----------------------------------------------------------------
+
+
+def test_gait_refuses_a_net_it_cannot_invert():
+    config = Config(rule="gait", net="bartunov_mnist_fc", activation="leaky_relu")
+    with pytest.raises(UsageError, match=r"dense2.*not invertible.*gait_\*"):
+        rules.get_rule("gait").check(config)
+    config = Config(rule="gait", net="gait_cifar_fc3", activation="tanh")
+    with pytest.raises(UsageError, match="activation='tanh' has no inverse"):
+        rules.get_rule("gait").check(config)
+
+
+def test_a_gait_net_saves_and_loads_with_its_exact_inverses(tmp_path):
+    model = _compiled(_conv_net(), "gait", (8, 8, 2), gait_norm=1e-2)
+    x, y = _batch((8, 8, 2), n=4)
+    path = tmp_path / "net.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert any(isinstance(layer, Narrow) for layer in loaded.layers)
+    np.testing.assert_array_equal(loaded(x), model(x))
+    loaded.rule.compile(
+        loaded,
+        make_optimizer=lambda lr=None: keras.optimizers.Adam(1e-3),
+        settings=model._urfbtf_settings,
+        loss=losses.get_loss("softmax"),
+    )
+    ours = model.rule.targets(model, model.activities(x), y).hidden
+    theirs = loaded.rule.targets(loaded, loaded.activities(x), y).hidden
+    for a, b in zip(ours, theirs, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def _quick(rule, **changes):
+    settings = dict(
+        rule=rule,
+        net="gait_cifar_fc3",
+        activation="leaky_relu",
+        kernel_init="orthogonal",
+        loss="softmax",
+        dataset="cifar10_sample",
+        train_examples=200,
+        val_examples=100,
+        batch_size=20,
+        eval_batch_size=100,
+        optimizer="adam",
+        lr=1e-4,
+        epochs=2,
+    )
+    settings.update(changes)
+    return Config(**settings)
+
+
+@pytest.mark.slow
+def test_a_normalized_gait_run_learns_and_follows_backpropagation(tmp_path):
+    train.run(
+        _quick("gait", gait_norm=1e-2, epochs=4, probe_every=1), tmp_path, **QUIET
+    )
+    records = [json.loads(x) for x in (Path(tmp_path) / "metrics.jsonl").open()]
+    assert records[-1]["train_loss"] < records[0]["train_loss"]
+    for name in nets.layer_names(nets.NETS["gait_cifar_fc3"]):
+        assert records[-1][f"update_angle/{name}"] < 5.0, name
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rule", ["gait", "tp_exact"])
+def test_a_gait_rule_under_mirrored_gives_the_single_device_result(
+    rule, tmp_path, mirrored
+):
+    cfg = _quick(rule, **({"gait_norm": 1e-2} if rule == "gait" else {}))
+    train.run(cfg, tmp_path / "one", **QUIET)
+    train.run(
+        cfg.replace(strategy="mirrored"), tmp_path / "two", strategy=mirrored, **QUIET
+    )
+    one = checkpoint.variables_at(tmp_path / "one", 2)
+    two = checkpoint.variables_at(tmp_path / "two", 2)
+    assert list(one) == list(two)
+    for path, value in one.items():
+        np.testing.assert_allclose(two[path], value, rtol=1e-3, atol=3e-4, err_msg=path)
