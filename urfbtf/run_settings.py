@@ -17,7 +17,7 @@ from urfbtf.settings import Setting
 OPTIMIZERS = ("sgd", "momentum", "adam")
 # fan_in_uniform is PyTorch's default of nn.Linear and nn.Conv2d, U(±1/√fan_in),
 # which the DRTP reference code uses (`urfbtf.nets.steps.FAN_IN_UNIFORM`).
-KERNEL_INITS = ("glorot_uniform", "he_uniform", "fan_in_uniform")
+KERNEL_INITS = ("glorot_uniform", "he_uniform", "orthogonal", "fan_in_uniform")
 # keras.optimizers.Adam's default epsilon (Keras 3.15; the paper's 1e-8 is
 # Kingma and Ba's): runs that set none keep what they had before the setting.
 ADAM_EPSILON = 1e-7
@@ -333,7 +333,8 @@ RUN_SETTINGS: tuple[Setting, ...] = (
         str,
         "glorot_uniform",
         "Forward weights: glorot_uniform (Amit), he_uniform (Frenkel et al.'s "
-        "text) or fan_in_uniform (U(+-1/sqrt(fan_in)), their code's).",
+        "text), orthogonal (GAIT-prop) or fan_in_uniform (U(+-1/sqrt(fan_in)), "
+        "their code's).",
         choices=KERNEL_INITS,
     ),
     Setting(
