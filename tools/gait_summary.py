@@ -1,0 +1,94 @@
+"""Prints the Markdown table of GAIT-prop runs (the GAIT-prop ImageNet paper's
+Figs. 4-5 report these quantities as curves, with no numbers in the text).
+
+    python tools/gait_summary.py RUN_DIR [RUN_DIR ...]
+
+One row per run directory: the method, the epochs run, the final train and test
+error, the best test error, the median update angle to backprop of every layer
+over all the run's probes (probes.jsonl; the paper's Fig. 4B/5B plot them per
+step), and the median seconds per epoch. Reads only config.json, metrics.jsonl
+and probes.jsonl, so it needs neither TensorFlow nor urfbtf.
+"""
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+from summarize_runs import read_run
+
+
+def method(config: dict) -> str:
+    rule = config["rule"]
+    if rule == "gait":
+        if config.get("gait_norm"):
+            return f"GAIT-prop, normalized (η {config['gait_norm']:g})"
+        return f"GAIT-prop (γ {config['gait_gamma']:g})"
+    return {"bp": "BP", "frfb": "FA", "tp_exact": "TP, exact inverses"}.get(rule, rule)
+
+
+def median_angles(run_dir: Path) -> dict:
+    """{layer: median update angle over every probe of the run}."""
+    path = run_dir / "probes.jsonl"
+    found: dict[str, list] = {}
+    if path.exists():
+        for line in path.open():
+            for key, value in json.loads(line).items():
+                layer = key.removeprefix("update_angle/")
+                if layer != key and value == value:  # Not NaN.
+                    found.setdefault(layer, []).append(value)
+    return {layer: statistics.median(values) for layer, values in found.items()}
+
+
+def percent(value) -> str:
+    return "–" if value is None else f"{100 * value:.2f}"
+
+
+def table(run_dirs) -> str:
+    rows = []
+    layers: list[str] = []
+    for run_dir in map(Path, run_dirs):
+        config, records = read_run(run_dir)
+        angles = median_angles(run_dir)
+        layers = layers or list(angles)
+        last = records[-1] if records else {}
+        tests = [r["test_error"] for r in records if "test_error" in r]
+        seconds = [r["epoch_seconds"] for r in records if "epoch_seconds" in r]
+        rows.append(
+            [
+                config["net"],
+                method(config),
+                str(last.get("epoch", 0)),
+                percent(last.get("train_error")),
+                percent(last.get("test_error")),
+                percent(min(tests) if tests else None),
+                *(f"{angles[n]:.1f}" if n in angles else "–" for n in layers),
+                f"{statistics.median(seconds):.0f}" if seconds else "–",
+            ]
+        )
+    header = [
+        "net",
+        "method",
+        "epochs",
+        "train err %",
+        "test err %",
+        "best test err %",
+        *(f"angle {n} (°)" for n in layers),
+        "s/epoch",
+    ]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dirs", nargs="+")
+    args = parser.parse_args(argv)
+    print(table(args.run_dirs))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
