@@ -294,3 +294,29 @@ def test_a_gait_rule_under_mirrored_gives_the_single_device_result(
         for d in ("one", "two")
     ]
     assert abs(records[0][-1]["train_loss"] - records[1][-1]["train_loss"]) < 1e-4
+
+
+REPO = Path(__file__).resolve().parents[1]
+CIFAR_CELLS = sorted((REPO / "flags" / "gait").glob("cifar_*.cfg"))
+
+
+@pytest.mark.parametrize("path", CIFAR_CELLS, ids=lambda p: p.name)
+def test_a_gait_flagfile_loads_through_the_runner_and_names_its_command(path):
+    from absl import flags
+
+    from urfbtf import main
+
+    try:
+        main.parse_flags(["urfbtf", f"--flagfile={path}"])
+        config = Config(
+            **{name: holder.value for name, holder in main._SETTINGS.items()}
+        ).validate()
+    finally:
+        flags.FLAGS.unparse_flags()
+    rule = path.stem.split("_", 2)[2]
+    assert config.rule == ("gait" if rule.startswith("gait") else rule)
+    assert config.net == "gait_" + "_".join(path.stem.split("_")[:2])
+    assert config.kernel_init == "orthogonal" and config.activation == "leaky_relu"
+    assert f"./run.sh --flagfile=flags/gait/{path.name}" in path.read_text()
+    if config.rule == "gait":
+        assert config.gait_norm == (1e-4 if rule == "gait_norm" else 0)
