@@ -152,19 +152,45 @@ def test_gait_with_orthogonal_weights_and_a_small_gamma_follows_backpropagation(
         assert np.linalg.norm(ours) == pytest.approx(np.linalg.norm(bp), rel=0.05)
 
 
-def test_plain_gait_loses_the_error_to_float32_where_normalized_targets_keep_it():
-    """γ = 1e-3 shrinks the difference a thousandfold per layer: three layers
-    down it is below float32's resolution (the paper's sec. 2.2.1)."""
+def test_plain_gait_in_the_papers_arithmetic_loses_the_error_to_float32():
+    """γ = 1e-3 shrinks the difference a thousandfold per layer: formed as
+    float32 activities, three layers down it rounds away (the paper's sec.
+    2.2.1); normalized targets keep it."""
     x, y = _batch((16,))
-    plain = _compiled(_dense_net(4), "gait", (16,), gait_gamma=1e-3)
+    paper = dict(gait_gamma=1e-3, gait_differences=False)
+    plain = _compiled(_dense_net(4), "gait", (16,), **paper)
     _, updates = plain.rule.layer_gradients(plain, x, y)
     assert np.abs(updates[0].numpy()).max() == 0  # Nothing reaches dense1.
-    normalized = _compiled(
-        _dense_net(4), "gait", (16,), gait_gamma=1e-3, gait_norm=1e-3
-    )
+    normalized = _compiled(_dense_net(4), "gait", (16,), gait_norm=1e-3, **paper)
     _, updates = normalized.rule.layer_gradients(normalized, x, y)
     for ours, bp in zip(updates, _backprop_updates(normalized, x, y), strict=True):
         assert _angle(ours, bp) < 1.0
+
+
+def test_plain_gait_carrying_the_differences_follows_backpropagation_deep_down():
+    """The same γ = 1e-3 and six layers: a difference of 1e-3⁶ of the error
+    is an ordinary float32 number when it is never added to an activity."""
+    x, y = _batch((16,))
+    model = _compiled(_dense_net(6), "gait", (16,), gait_gamma=1e-3)
+    _, updates = model.rule.layer_gradients(model, x, y)
+    for stage, ours, bp in zip(
+        model.stages(), updates, _backprop_updates(model, x, y), strict=True
+    ):
+        assert _angle(ours, bp) < 0.1, stage.name
+        assert np.linalg.norm(ours) == pytest.approx(np.linalg.norm(bp), rel=1e-3)
+
+
+def test_the_exact_field_change_of_the_leaky_relu():
+    from urfbtf.layers import LeakyReLU
+
+    activation = LeakyReLU(0.1)
+    a = tf.constant([2.0, -0.5, 0.01, -0.01, 1.0])
+    moved = tf.constant([1e-30, 1e-30, -0.02, 0.02, -1e-8])
+    # f⁻¹(a + m) − f⁻¹(a): m on a's side (m / D), and across the kink.
+    expected = [1e-30, 1e-29, -0.01 - 0.1, 0.1 + 0.01, -1e-8]
+    np.testing.assert_allclose(
+        gait._field_change(activation, a, moved), expected, rtol=1e-5
+    )
 
 
 def test_normalized_targets_lie_at_eta_at_every_layer_of_a_six_layer_net():
@@ -274,7 +300,7 @@ def test_a_gait_rule_under_mirrored_gives_the_single_device_result(
     # kinks on it), which another batch split changes; over many steps Adam
     # would make that chaos, not a difference of the rules.
     changes = {"gait_norm": 1e-4} if rule == "gait" else {}
-    cfg = _quick(rule, train_examples=40, epochs=1, **changes)
+    cfg = _quick(rule, train_examples=40, epochs=1, gait_differences=False, **changes)
     train.run(cfg, tmp_path / "one", **QUIET)
     train.run(
         cfg.replace(strategy="mirrored"), tmp_path / "two", strategy=mirrored, **QUIET
@@ -320,3 +346,5 @@ def test_a_gait_flagfile_loads_through_the_runner_and_names_its_command(path):
     assert f"./run.sh --flagfile=flags/gait/{path.name}" in path.read_text()
     if config.rule == "gait":
         assert config.gait_norm == (1e-4 if rule == "gait_norm" else 0)
+        # The paper's cells reproduce its arithmetic (and its float32 failure).
+        assert config.gait_differences is False

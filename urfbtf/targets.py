@@ -95,11 +95,16 @@ class Targets:
         weights: per hidden block, None or the weight of each example's local
             loss, shape [batch] (GAIT-prop rescales each example's loss so that
             its gradient is backpropagation's).
+        differences: per hidden block, None or ĥ_l − h_l itself, when the rule
+            has it more precisely than the target minus the activity (a target
+            a float32 rounding away from its activity); the local loss then
+            reads it.
     """
 
     hidden: list
     reconstructions: dict
     weights: list | None = None
+    differences: list | None = None
 
 
 def phase_of(schedule: str, epoch: int) -> str:
@@ -220,23 +225,33 @@ class TargetModel(keras.Model):
 
     # Training ------------------------------------------------------------------
 
-    def local_objective(self, activities, targets, y, weights=None):
+    def local_objective(self, activities, targets, y, weights=None, differences=None):
         """(task loss + Σ_l ‖h_l − ĥ_l‖², task loss).
 
         `targets[l]` is the target of hidden block l+1's output (None: that block
-        has none and does not learn); each local loss is the squared distance
-        summed over the block's units and averaged over the batch (each example
-        weighted by `weights[l]`, when given), divided by the replicas as
-        `compute_loss` divides the task loss (their gradients are summed).
+        has none and does not learn; `differences[l]`, when given, is ĥ − h
+        itself); each local loss is the squared distance summed over the
+        block's units and averaged over the batch (each example weighted by
+        `weights[l]`, when given), divided by the replicas as `compute_loss`
+        divides the task loss (their gradients are summed).
         """
         loss = self.compute_loss(y=y, y_pred=self.net_output(activities))
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         weights = weights or [None] * len(targets)
+        differences = differences or [None] * len(targets)
         objective = loss
-        for h, target, weight in zip(activities[1:-1], targets, weights, strict=True):
-            if target is not None:
+        for h, target, weight, given in zip(
+            activities[1:-1], targets, weights, differences, strict=True
+        ):
+            if given is not None:
+                # ‖h − ĥ‖² with ĥ − h as given: the same value and gradient as
+                # h − ĥ, without the subtraction that would round it away.
+                difference = (h - tf.stop_gradient(h)) - tf.stop_gradient(given)
+            elif target is not None:
                 difference = h - tf.stop_gradient(target)
-                objective += per_example_sq(difference, weight) / replicas
+            else:
+                continue
+            objective += per_example_sq(difference, weight) / replicas
         return objective, loss
 
     def train_step(self, data):
@@ -250,7 +265,7 @@ class TargetModel(keras.Model):
             activities = self.activities(x, training=True)
             targets = rule.targets(self, activities, y)
             objective, loss = self.local_objective(
-                activities, targets.hidden, y, targets.weights
+                activities, targets.hidden, y, targets.weights, targets.differences
             )
             if phase in (BOTH, FORWARD):
                 penalty = rule.penalty(self)

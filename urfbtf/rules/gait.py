@@ -42,9 +42,17 @@ The inverse is applied to the difference t − a, never to the target alone:
 G_l(y) − a_{l-1} = W_l⁻¹(f⁻¹(y) − f⁻¹(a_l)) exactly (for a convolution, the
 overlap correction of sec. 2.2.2 cancels in the difference, and the error from
 every overlapping field is kept in full). Rebuilding a_{l-1} as G_l(a_l) and
-subtracting would lose, to the inverse's round-off, a difference that shrinks
-by γ at every layer: the precision loss that the paper's normalization is for,
-made worse than it need be.
+subtracting would lose a difference that shrinks by γ at every layer to the
+inverse's round-off.
+
+Arithmetic (`--gait_differences`). The paper forms G's argument
+(1 − ε)a + εt and each target t as activities, so in float32 a difference of
+γᵏ‖∂ℓ/∂a‖ below k layers rounds away once it nears 1e-7‖a‖: the precision
+failure that its normalized targets are for (sec. 2.2.1). By default the
+difference itself is carried down, f⁻¹(a + m) − f⁻¹(a) computed without forming
+a + m, and each layer's loss ‖a − t‖² evaluated as ‖(a − a) − (t − a)‖², the
+same function and gradient with nothing to cancel; `--gait_differences=false`
+is the paper's arithmetic, to reproduce its failure.
 """
 
 from __future__ import annotations
@@ -75,6 +83,15 @@ GAIT_NORM = Setting(
     "its activity (sec. 2.2.1); 0 keeps γ fixed (plain GAIT-prop).",
     check=lambda v: v >= 0,
     valid="a distance >= 0",
+)
+GAIT_DIFFERENCES = Setting(
+    "gait_differences",
+    bool,
+    True,
+    "gait/tp_exact: carry t - a down the net exactly (f^-1(a + m) - f^-1(a) "
+    "without forming a + m, and each layer's loss from t - a itself); false "
+    "forms G's argument and every target as float32 activities, as the paper, "
+    "whose round-off loses a difference that shrinks by gamma per layer.",
 )
 ORTHO_REG = Setting(
     "ortho_reg",
@@ -126,6 +143,18 @@ def _field(activation, a) -> tf.Tensor:
     return a if activation is None else activation.inverse(a)
 
 
+def _field_change(activation, a, moved) -> tf.Tensor:
+    """f⁻¹(a + m) − f⁻¹(a), without forming a + m: m/D(a) where a + m stays on
+    a's side of the kink (exact whatever m's size), and the two sides' values
+    apart only where it crosses (where m is as large as a)."""
+    if activation is None:
+        return moved
+    slope = _slope(activation, a)
+    crossed = tf.not_equal(a + moved > 0, a > 0)
+    across = _field(activation, a + moved) - _field(activation, a)
+    return tf.where(crossed, across, moved / slope)
+
+
 def _per_example(scalars, like) -> tf.Tensor:
     """[batch] values shaped to multiply tensors like `like`."""
     return tf.reshape(scalars, [-1] + [1] * (like.shape.rank - 1))
@@ -151,6 +180,7 @@ class ExactInverseTargets(TargetRule):
         self.incremental = incremental
         self.settings = (
             *((GAIT_GAMMA, GAIT_NORM) if incremental else ()),
+            GAIT_DIFFERENCES,
             ORTHO_REG,
         )
 
@@ -243,6 +273,8 @@ class ExactInverseTargets(TargetRule):
         batch = tf.shape(top)[0]
         scale = tf.ones([batch], top.dtype)  # s: d ≈ −s ∂ℓ/∂a.
         hidden, weights = [None] * (count - 1), [None] * (count - 1)
+        differences = [None] * (count - 1)
+        carried = settings["gait_differences"]
         # Stage k maps a_k = activities[k] to a_{k+1}; its inverse carries the
         # difference at a_{k+1} down to a_k.
         for k in range(count - 1, 0, -1):
@@ -253,12 +285,14 @@ class ExactInverseTargets(TargetRule):
             if self.incremental:
                 slope = _slope(activation, a)
                 gamma = self._gamma(settings, layer, inverse, slope * difference)
-                aim = a + _per_example(gamma, a) * tf.square(slope) * difference
+                moved = _per_example(gamma, a) * tf.square(slope) * difference
             else:
-                aim = a + difference
-            step = layer.invert_linear(
-                _field(activation, aim) - _field(activation, a), inverse
-            )
+                moved = difference
+            if carried:
+                change = _field_change(activation, a, moved)
+            else:  # The paper's arithmetic: G's argument formed as an activity.
+                change = _field(activation, a + moved) - _field(activation, a)
+            step = layer.invert_linear(change, inverse)
             if self.incremental and settings["gait_norm"]:
                 # A unit that the step moves across the leaky ReLU's kink moves
                 # by another slope than D's: set the distance to η exactly.
@@ -276,12 +310,13 @@ class ExactInverseTargets(TargetRule):
                 stage.hand_on, below, tf.reshape(step, tf.shape(x))
             )
             hidden[k - 1] = tf.stop_gradient(below + difference)
+            differences[k - 1] = tf.stop_gradient(difference) if carried else None
             # The gradient of w‖a − t‖² is −2w·d: w = 1/(2s) gives ∂ℓ/∂a (and
             # an example with nothing to carry, s = 0, has nothing to learn).
             weights[k - 1] = tf.stop_gradient(
                 tf.where(scale > 0, 0.5 / tf.maximum(scale, 1e-37), 0.0)
             )
-        return targets.Targets(hidden, {}, weights)
+        return targets.Targets(hidden, {}, weights, differences)
 
     @staticmethod
     def _gamma(settings, layer, inverse, carried) -> tf.Tensor:

@@ -282,7 +282,7 @@ class TargetRule(Rule):
             fields, activities = model.trace(x, training=False)
             found = self.targets(model, activities, y)
             objective, _ = model.local_objective(
-                activities, found.hidden, y, found.weights
+                activities, found.hidden, y, found.weights, found.differences
             )
         errors = tape.gradient(objective, fields)
         updates = tape.gradient(objective, [k.value for k in kernels])
