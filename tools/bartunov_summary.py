@@ -3,11 +3,13 @@
     python tools/bartunov_summary.py RUN_DIR [RUN_DIR ...]
 
 One row per run directory: the method (rule, schedule, shared or untied
-weights), the epochs run, the final train and test error, the best test error
-over the epochs (the paper reports the best within 500 epochs), the paper's
-train and test error for that cell, the median update angle to backprop of the
-hidden layers at the last probe, and the median seconds per epoch. Reads only
-config.json and metrics.jsonl, so it needs neither TensorFlow nor urfbtf.
+weights), the epochs run ("k of N" while a run has not finished), the final
+train and test error, the best test error over the epochs (the paper reports
+the best within 500 epochs), the paper's train and test error for that cell,
+the median update angle to backprop of the hidden layers at the last probe, and
+the median seconds per epoch. Reads only config.json and metrics.jsonl, so it
+needs neither TensorFlow nor urfbtf; a directory without a finished epoch (or
+not yet made) is left out.
 """
 
 import argparse
@@ -54,6 +56,11 @@ def method(config: dict) -> str:
     return name
 
 
+def epochs(done: int, planned) -> str:
+    """The epochs run, "k of N" for a run that has not finished its N."""
+    return str(done) if planned is None or done >= planned else f"{done} of {planned}"
+
+
 def percent(value) -> str:
     return "–" if value is None else f"{100 * value:.2f}"
 
@@ -83,8 +90,8 @@ def table(run_dirs) -> str:
     for run_dir in run_dirs:
         try:
             config, records = read_run(Path(run_dir))
-        except ValueError:
-            continue  # No finished epoch yet.
+        except (FileNotFoundError, ValueError):
+            continue  # Not started, or no finished epoch yet.
         last = records[-1]
         arch = "lc" if config["net"].endswith("_lc") else "fc"
         name = method(config)
@@ -93,7 +100,7 @@ def table(run_dirs) -> str:
         cells = [
             config["net"],
             name,
-            str(last["epoch"]),
+            epochs(last["epoch"], config.get("epochs")),
             percent(last.get("train_error")),
             percent(last.get("test_error")),
             percent(min(r["test_error"] for r in records)),

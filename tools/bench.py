@@ -1,9 +1,9 @@
 """Training-step time (and memory) of urfbtf's rules and layers, side by side.
 
-    python tools/bench.py [--sections rules,untied] [--rounds 7] [--steps 3]
+    python tools/bench.py [--sections rules,untied,targets] [--rounds 7] [--steps 3]
                           [--json] [--nondeterministic]
 
-Two sections, each timed in one process with every variant interleaved: each
+Three sections, each timed in one process with every variant interleaved: each
 round times `steps` training steps of every variant on the same batch, in a
 shuffled order, and a ratio is taken within each round, then the median over
 rounds. Load from other processes on a shared machine then hits both sides of a
@@ -18,6 +18,12 @@ ratio alike.
   (peak resident memory of a separate process running that variant alone),
   `ratio/simpnet_s/sparse_over_dense` and `ratio/simpnet_s/dense_over_tied`
   (batch 500; `.../b50` for batch 50).
+* targets: bartunov_mnist_fc and bartunov_mnist_lc (untied, `--untie=all`) at
+  batch 100 on 28x28x1 inputs (tanh, softmax cross-entropy, Adam, as their
+  flagfiles in flags/bartunov/) under bp and under each target-propagation rule
+  (tp, dtp, sdtp, aosdtp) with `--tp_schedule=parallel`: one step trains the
+  forward weights and the inverses. Keys `ms/<net>/<rule>` and
+  `ratio/<net>/<rule>` (step time / bp's).
 
 TensorFlow runs in the runner's default deterministic mode unless
 `--nondeterministic` is given.
@@ -43,11 +49,15 @@ import tensorflow as tf  # noqa: E402
 from keras_twin import build_keras_twin  # noqa: E402 (tools/ is on sys.path)
 
 from urfbtf import losses, nets, recorder, train  # noqa: E402
+from urfbtf.config import Config  # noqa: E402
 
 # Each model has its own train function; TF's "retracing" warning about them is noise.
 tf.get_logger().setLevel("ERROR")
 
 UNTIED_VARIANTS = ("tied", "sparse", "dense")
+TARGET_NETS = ("bartunov_mnist_fc", "bartunov_mnist_lc")
+TARGET_RULES = ("tp", "dtp", "sdtp", "aosdtp")
+TARGET_BATCH = 100
 
 
 def build(net: str, rule: str, batch_size: int, untie: str = "", impl: str = "dense"):
@@ -67,6 +77,46 @@ def build(net: str, rule: str, batch_size: int, untie: str = "", impl: str = "de
         model.train_on_batch(x, y)
 
     return step
+
+
+def build_target(net: str, rule: str, batch_size: int = TARGET_BATCH):
+    """One training step of `net` under `rule` as the runner builds it
+    (`urfbtf.train.build_model`), the target rules on the parallel schedule."""
+    keras.utils.set_random_seed(0)
+    settings = dict(
+        net=net,
+        rule=rule,
+        dataset="mnist",
+        activation="tanh",
+        loss="softmax",
+        optimizer="adam",
+        batch_size=batch_size,
+        untie="all" if net.endswith("_lc") else "",
+    )
+    if rule in TARGET_RULES:
+        settings["tp_schedule"] = "parallel"
+    config = Config(**settings).validate()
+    model = train.build_model(config, (28, 28, 1), 10)
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.uniform(size=(batch_size, 28, 28, 1)).astype("float32"))
+    y = tf.constant(rng.integers(0, 10, batch_size))
+
+    def step():
+        model.train_on_batch(x, y)
+
+    return step
+
+
+def bench_targets(rounds: int, steps: int) -> dict:
+    results = {}
+    for net in TARGET_NETS:
+        variants = {rule: build_target(net, rule) for rule in ("bp", *TARGET_RULES)}
+        times = interleaved(variants, rounds, steps)
+        for name, values in times.items():
+            results[f"ms/{net}/{name}"] = statistics.median(values)
+        for rule in TARGET_RULES:
+            results[f"ratio/{net}/{rule}"] = ratio(times[rule], times["bp"])
+    return results
 
 
 def untied_variant(variant: str, batch_size: int):
@@ -181,6 +231,23 @@ def untied_table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def targets_table(results: dict) -> str:
+    lines = [
+        f"targets: batch {TARGET_BATCH}, parallel schedule; median over rounds; "
+        "ratio = step time / bp's",
+        "| net | rule | ms/step | ratio to bp |",
+        "|---|---|---|---|",
+    ]
+    for net in TARGET_NETS:
+        lines.append(f"| {net} | bp | {results[f'ms/{net}/bp']:.1f} | 1 |")
+        for rule in TARGET_RULES:
+            lines.append(
+                f"| {net} | {rule} | {results[f'ms/{net}/{rule}']:.1f} | "
+                f"{results[f'ratio/{net}/{rule}']:.2f} |"
+            )
+    return "\n".join(lines)
+
+
 def memory_probe(spec: str, steps: int) -> None:
     variant, batch_size = spec.split(":")
     step = untied_variant(variant, int(batch_size))
@@ -191,7 +258,7 @@ def memory_probe(spec: str, steps: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sections", default="rules,untied")
+    parser.add_argument("--sections", default="rules,untied,targets")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -215,6 +282,9 @@ def main() -> None:
     if "untied" in sections:
         results.update(bench_untied(args.rounds, args.steps))
         tables.append(untied_table(results))
+    if "targets" in sections:
+        results.update(bench_targets(args.rounds, args.steps))
+        tables.append(targets_table(results))
     print(json.dumps(results, sort_keys=True) if args.json else "\n\n".join(tables))
 
 
