@@ -82,7 +82,11 @@ def _run(*args, cwd=REPO):
         (["--strategy=tpu", "--nodeterministic"], 2, r"found no TPU.*--tpu="),
         (["--strategy=tpu"], 2, r"'tpu' with deterministic=True.*--nodeterministic"),
         (["--jit_compile"], 2, r"jit_compile=True with deterministic=True"),
-        (["--untie=conv9"], 2, r"conv9: the convolutions of this net are conv1"),
+        (
+            ["--untie=conv9"],
+            2,
+            r"conv9: the convolutions of this net that can be untied are conv1",
+        ),
         (["--untied_impl=csr"], 2, r"'csr'.*'dense'.*'sparse'"),
         (
             ["--untie=conv1", "--untie_after=2", "--freeze=dense7"],
