@@ -1,8 +1,9 @@
 """What a run records after every epoch, in the order that makes resuming safe.
 
 After each finished epoch `RunRecorder` measures the validation and test errors
-and the rule's own metrics (the W-R alignment of every feedback layer), appends
-one JSON line to `metrics.jsonl`, writes the same scalars to TensorBoard, and
+(and top-5 errors, with more than 10 classes) and the rule's own metrics (the
+W-R alignment of every feedback layer), appends one JSON line to
+`metrics.jsonl`, writes the same scalars to TensorBoard, and
 only then saves the checkpoint: a checkpoint for epoch k therefore always has its
 metrics line, and a run resumed from it drops any line written after it (see
 `truncate_metrics`). In a multi-worker cluster every worker evaluates (the sums
@@ -42,7 +43,8 @@ class RunRecorder(keras.callbacks.Callback):
 
     Args:
         model_dir: the run's directory.
-        evaluate: dataset -> {"loss", "error"} (an `urfbtf.evaluation.Evaluator`).
+        evaluate: dataset -> {"loss", "error", "top5_error"} (an
+            `urfbtf.evaluation.Evaluator`).
         val_data: the validation set, or None.
         test_data: the test set.
         examples_per_epoch: training examples seen in one epoch.
@@ -226,6 +228,9 @@ class RunRecorder(keras.callbacks.Callback):
         for key in ("val_loss", "val_error", "test_loss", "test_error"):
             if record[key] is not None:
                 logs[key] = record[key]
+        for key in ("val_top5_error", "test_top5_error"):
+            if record.get(key) is not None:
+                logs[key] = record[key]
         self._write(record, checkpoint_it=not bad)
 
     def _record(self, epoch: int, logs: dict, partial: bool = False) -> dict:
@@ -242,6 +247,9 @@ class RunRecorder(keras.callbacks.Callback):
                 **self.rule.epoch_metrics(self.model),
                 **alignment.untied_similarity(self.model),
             }
+        # Top-5 errors are recorded where they are measured: with more than 10
+        # classes (`urfbtf.metrics.TOP5_MIN_CLASSES`).
+        top5 = "top5_error" in logs or test.get("top5_error") is not None
         record = {
             "epoch": epoch + 1,
             "train_loss": logs.get("loss"),
@@ -250,6 +258,15 @@ class RunRecorder(keras.callbacks.Callback):
             "val_error": val.get("error"),
             "test_loss": test["loss"],
             "test_error": test["error"],
+            **(
+                {
+                    "train_top5_error": logs.get("top5_error"),
+                    "val_top5_error": val.get("top5_error"),
+                    "test_top5_error": test.get("top5_error"),
+                }
+                if top5
+                else {}
+            ),
             "epoch_seconds": time.perf_counter() - self._epoch_start,
             "train_seconds": train_seconds,
             "examples_per_second": self.examples_per_epoch / max(train_seconds, 1e-9),
@@ -300,6 +317,8 @@ def _diverged(record: dict, found: divergence.Divergence, checkpointed: bool) ->
     for split in ("train", "val", "test"):
         if record.get(f"{split}_loss") is None:
             record[f"{split}_error"] = None
+            if f"{split}_top5_error" in record:
+                record[f"{split}_top5_error"] = None
     return record
 
 

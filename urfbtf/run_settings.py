@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 
 from urfbtf import distribute, losses, nets, rules, untied
+from urfbtf.data.inputs import check_input
+from urfbtf.data.preprocess import AUGMENTATIONS, NORMALIZATIONS
 from urfbtf.errors import UsageError
 from urfbtf.settings import Setting
 
@@ -118,7 +120,9 @@ RUN_SETTINGS: tuple[Setting, ...] = (
         "data_dir",
         str,
         None,
-        "Read <dataset>-{train,test}.tfrecord-* from here instead of tfds.",
+        "Read <dataset>-{train,test}.tfrecord-*, or the standard ImageNet layout "
+        "train-*-of-* and validation-*-of-*, from here (local or gs://) instead "
+        "of tfds.",
         optional=True,
     ),
     Setting(
@@ -139,6 +143,59 @@ RUN_SETTINGS: tuple[Setting, ...] = (
         optional=True,
         check=lambda n: n >= 0,
         valid="0 or more examples held out of the training set",
+    ),
+    Setting(
+        "input",
+        str,
+        "auto",
+        "Input path: memory (whole splits in memory), stream (TFRecord shards read "
+        "on the fly), or auto (stream the standard ImageNet layout, gs:// and "
+        "shards over 1 GiB).",
+        validator=check_input,
+    ),
+    Setting(
+        "image_size",
+        int,
+        None,
+        "Side of the square images fed to the net (default: the images' own size; "
+        "224 for the standard ImageNet layout).",
+        optional=True,
+        check=_positive,
+        valid="a positive number of pixels, or unset for the dataset's size",
+    ),
+    Setting(
+        "augment",
+        str,
+        "none",
+        "Training augmentation: none, flip_crop (CIFAR pad-4 random crops and "
+        "flips) or inception (random-resized crops and flips; centre crops for "
+        "evaluation).",
+        choices=AUGMENTATIONS,
+    ),
+    Setting(
+        "normalize",
+        str,
+        "none",
+        "Per-channel mean/std normalisation of pixels in [0, 1]: none, imagenet or "
+        "cifar10.",
+        choices=tuple(NORMALIZATIONS),
+    ),
+    Setting(
+        "label_offset",
+        int,
+        None,
+        "Subtracted from the stored labels (default: detected; 1 for the 1-based "
+        "labels of the standard ImageNet layout, else 0).",
+        optional=True,
+        check=lambda n: n >= 0,
+        valid="0 (0-based labels), 1 (1-based), or unset to detect it",
+        applies=_unless(
+            lambda c: c.data_dir is None,
+            lambda c: (
+                "it shifts the labels of TFRecords in --data_dir, and no "
+                "--data_dir is given"
+            ),
+        ),
     ),
     Setting("epochs", int, 1000, "Total training epochs.", resumable=True, **_POSITIVE),
     Setting("batch_size", int, 500, "Global minibatch size.", **_POSITIVE),

@@ -37,7 +37,7 @@ from urfbtf import config as config_lib
 from urfbtf.config import Config
 from urfbtf.errors import UsageError
 from urfbtf.evaluation import Evaluator
-from urfbtf.metrics import ErrorRate
+from urfbtf.metrics import TOP5_MIN_CLASSES, ErrorRate, TopKError
 
 # Examples in the fixed batch of the alignment probes.
 PROBE_EXAMPLES = 256
@@ -121,11 +121,19 @@ def build_model(
         make_optimizer=lambda lr=None: make_optimizer(config, lr),
         settings=settings,
         loss=losses.get_loss(config.loss, config.off_class_fac),
-        metrics=[] if config.loss in losses.REGRESSION_LOSSES else [ErrorRate()],
+        metrics=_metrics(config, num_classes),
         jit_compile=config.jit_compile,
         steps_per_execution=config.steps_per_execution,
     )
     return model
+
+
+def _metrics(config: Config, num_classes: int) -> list:
+    """The training metrics: the error, and the top-5 error with more than 10
+    classes; none for regression."""
+    if config.loss in losses.REGRESSION_LOSSES:
+        return []
+    return [ErrorRate(), *([TopKError(5)] if num_classes >= TOP5_MIN_CLASSES else [])]
 
 
 def run_trials(config: Config, count: int, model_dir=None, **run_args) -> dict:
@@ -168,13 +176,18 @@ def run(config: Config, model_dir=None, *, strategy=None, verbose="auto", log=pr
     chief = distribute.is_chief(strategy)
     if chief:
         run_dir.make(model_dir)  # Before the data, which may take long to download.
-    splits = data.load_splits(
+    inputs = data.load_inputs(
         config.dataset,
         config.data_dir,
+        input_path=config.input,
         val_examples=config.val_examples,
         train_examples=config.train_examples,
+        image_size=config.image_size,
+        augment=config.augment,
+        normalize=config.normalize,
+        label_offset=config.label_offset,
     )
-    config_lib.check_data(config, splits)
+    config_lib.check_data(config, inputs.splits)
     saved = checkpoint.latest(model_dir / "checkpoints")
     if chief:
         history = divergence.lr_history(
@@ -193,7 +206,7 @@ def run(config: Config, model_dir=None, *, strategy=None, verbose="auto", log=pr
         # the run crossed the boundary in one go or resumed at it.
         keras.utils.set_random_seed(config.seed + phase.index)
         with strategy.scope():
-            new = build_model(config, splits.image_shape, splits.num_classes, phase)
+            new = build_model(config, inputs.image_shape, inputs.num_classes, phase)
             _check_compilable(new, config, strategy)
             if saved is not None and saved.phase == phase.index:
                 # The optimizers keep config.lr, which is the checkpoint's unless
@@ -211,7 +224,7 @@ def run(config: Config, model_dir=None, *, strategy=None, verbose="auto", log=pr
         model = new
         if start < phase.end_epoch:
             _fit(
-                model, config, phase, splits, model_dir, start, strategy, verbose, chief
+                model, config, phase, inputs, model_dir, start, strategy, verbose, chief
             )
     saved_model = False
     if chief:
@@ -260,35 +273,25 @@ def _summary_line(config, summary, model_dir, diverged=None, saved_model=True) -
 
 
 def _fit(
-    model, config, phase, splits, model_dir, start_epoch, strategy, verbose, chief
+    model, config, phase, inputs, model_dir, start_epoch, strategy, verbose, chief
 ):
-    steps = data.steps_per_epoch(len(splits.train_labels), phase.batch_size)
-    train = data.train_dataset(
-        splits.train_images,
-        splits.train_labels,
+    steps = data.steps_per_epoch(inputs.count("train"), phase.batch_size)
+    train = inputs.train(
+        strategy,
         batch_size=phase.batch_size,
         seed=config.seed,
         first_epoch=start_epoch,
         epochs=phase.end_epoch,
     )
     val = None
-    if len(splits.val_labels):
-        val = data.eval_dataset(
-            splits.val_images, splits.val_labels, batch_size=config.eval_batch_size
-        )
-    test = data.eval_dataset(
-        splits.test_images, splits.test_labels, batch_size=config.eval_batch_size
-    )
+    if inputs.count("val"):
+        val = inputs.evaluation("val", strategy, batch_size=config.eval_batch_size)
+    test = inputs.evaluation("test", strategy, batch_size=config.eval_batch_size)
     evaluate = Evaluator(model, model.loss, strategy, config.jit_compile)
     probe = None
     if config.probe_every:
-        images, labels = (
-            (splits.val_images, splits.val_labels)
-            if len(splits.val_labels)
-            else (splits.train_images, splits.train_labels)
-        )
         # A fixed probe batch: the first examples of the validation set.
-        x, y = data.scaled(images[:PROBE_EXAMPLES]), labels[:PROBE_EXAMPLES]
+        x, y = inputs.probe_batch(PROBE_EXAMPLES)
         prober = probes.Prober(model)
         probe = lambda: prober(x, y)  # noqa: E731
     record = recorder.RunRecorder(
@@ -312,22 +315,32 @@ def _fit(
     schedule = dict(
         epochs=phase.end_epoch, initial_epoch=start_epoch, steps_per_epoch=steps
     )
-    with strategy.scope():
-        if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-            own_loop.fit(
-                model,
-                train,
-                strategy=strategy,
-                callbacks=[record],
-                steps_per_execution=config.steps_per_execution,
-                verbose=verbose,
-                **schedule,
-            )
-        else:
-            # The stream is already shuffled, per epoch, by (seed, epoch).
-            model.fit(
-                train, shuffle=False, callbacks=[record], verbose=verbose, **schedule
-            )
+    try:
+        with strategy.scope():
+            _train(model, train, strategy, config, record, verbose, schedule)
+    except tf.errors.OpError as error:
+        # A shard that went bad after the scan: one paragraph, not a traceback.
+        found = inputs.read_error(error)
+        if found is None:
+            raise
+        raise found from None
+
+
+def _train(model, train, strategy, config, record, verbose, schedule) -> None:
+    """`fit`, or the own loop under MultiWorkerMirroredStrategy."""
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        own_loop.fit(
+            model,
+            train,
+            strategy=strategy,
+            callbacks=[record],
+            steps_per_execution=config.steps_per_execution,
+            verbose=verbose,
+            **schedule,
+        )
+    else:
+        # The stream is already shuffled, per epoch, by (seed, epoch).
+        model.fit(train, shuffle=False, callbacks=[record], verbose=verbose, **schedule)
 
 
 def _kernel_initializer(config: Config, rule: rules.Rule) -> dict:

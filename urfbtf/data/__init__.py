@@ -1,6 +1,11 @@
-"""Image-classification data: loading whole splits into memory and batching them.
+"""Image-classification data: whole splits in memory, or shards streamed.
 
-Four kinds of source, chosen by `load_splits` from the dataset name:
+`load_inputs` chooses the path (`--input=auto|memory|stream`): datasets that fit
+are held in memory (below); the standard ImageNet TFRecord layout, buckets and
+large shard sets are streamed (`stream`), never a whole split in memory.
+
+Four kinds of source for the memory path, chosen by `load_splits` from the
+dataset name:
 
 * a tensorflow-datasets name (cifar10, mnist, ...), downloaded by tfds as usual;
 * a local directory (`data_dir`) of TFRecords named
@@ -26,10 +31,24 @@ The modules, one concern each (everything public is importable from here):
 * `tfds_source`: tensorflow-datasets, and failing fast without network;
 * `tfrecords`: local TFRecords and the shipped sample (`SAMPLE_DIR`);
 * `pipeline`: `train_dataset`, `eval_dataset`, `steps_per_epoch`, `scaled`;
-* `messages`: the phrases of error messages (exceptions, file lists, suggestions).
+* `messages`: the phrases of error messages (exceptions, file lists, suggestions);
+* `inputs`: `load_inputs`, the choice of path, and one interface to both;
+* `layouts`: which TFRecord layout a directory holds (the project's, ImageNet's);
+* `shards`: what each shard holds (records, labels), scanned once and cached;
+* `stream_splits`: `load_stream_splits`, the streamed train/val/test splits;
+* `stream`: the streamed training and evaluation datasets under a strategy;
+* `preprocess`: decoding, crops, resizing, augmentation and normalisation.
 """
 
+from urfbtf.data.inputs import (
+    INPUTS,
+    MEMORY_LIMIT_BYTES,
+    MemoryInputs,
+    StreamInputs,
+    load_inputs,
+)
 from urfbtf.data.pipeline import eval_dataset, scaled, steps_per_epoch, train_dataset
+from urfbtf.data.preprocess import AUGMENTATIONS, NORMALIZATIONS, Preprocessing
 from urfbtf.data.splits import (
     SYNTHETIC_CLASSIFICATION,
     SYNTHETIC_REGRESSION,
@@ -38,18 +57,30 @@ from urfbtf.data.splits import (
     default_val_examples,
     load_splits,
 )
+from urfbtf.data.stream import StreamSplits
+from urfbtf.data.stream_splits import load_stream_splits
 from urfbtf.data.tfrecords import SAMPLE_DATASET, SAMPLE_DIR
 
 __all__ = [
+    "AUGMENTATIONS",
+    "INPUTS",
+    "MEMORY_LIMIT_BYTES",
+    "NORMALIZATIONS",
+    "MemoryInputs",
+    "Preprocessing",
     "SAMPLE_DATASET",
     "SAMPLE_DIR",
     "SYNTHETIC_CLASSIFICATION",
     "SYNTHETIC_REGRESSION",
     "VAL_SPLIT_SEED",
     "Splits",
+    "StreamInputs",
+    "StreamSplits",
     "default_val_examples",
     "eval_dataset",
+    "load_inputs",
     "load_splits",
+    "load_stream_splits",
     "scaled",
     "steps_per_epoch",
     "train_dataset",

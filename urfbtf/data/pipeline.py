@@ -5,11 +5,16 @@ inputs, such as the synthetic tasks' features, pass as float32 unscaled). The
 training pipeline shuffles each epoch with a stateless op keyed by (seed, epoch),
 so a run resumed at epoch k sees exactly the batches an uninterrupted run would
 have. Every batch has the same static shape, which TPUs need.
+
+With a `urfbtf.data.preprocess.Preprocessing` (an --augment, --image_size or
+--normalize), each example is prepared by it instead, its random draws keyed by
+(seed, epoch, place in the epoch).
 """
 
 import numpy as np
 import tensorflow as tf
 
+from urfbtf.data.preprocess import Preprocessing
 from urfbtf.errors import UsageError
 
 
@@ -38,6 +43,7 @@ def train_dataset(
     seed: int,
     first_epoch: int,
     epochs: int,
+    preprocessing: Preprocessing | None = None,
 ) -> tf.data.Dataset:
     """Builds the shuffled training stream for epochs `first_epoch` .. `epochs - 1`.
 
@@ -52,6 +58,7 @@ def train_dataset(
         seed: The run's seed.
         first_epoch: The 0-based epoch to start at (to resume a run).
         epochs: The total number of epochs of the run.
+        preprocessing: How each image is prepared (None: scaled to [0, 1]).
 
     Returns:
         A dataset of (float32 images in [0, 1], int64 labels) batches.
@@ -87,13 +94,55 @@ def train_dataset(
     def gather(index: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         return _scale(tf.gather(images, index)), tf.gather(labels, index)
 
-    dataset = tf.data.Dataset.range(first_epoch, epochs).flat_map(epoch_batches)
+    epochs_range = tf.data.Dataset.range(first_epoch, epochs)
+    if preprocessing is not None:
+        return (
+            _prepared_train(
+                epochs_range, images, labels, preprocessing, seed, steps * batch_size
+            )
+            .batch(batch_size, drop_remainder=True)
+            .prefetch(tf.data.AUTOTUNE)
+        )
+    dataset = epochs_range.flat_map(epoch_batches)
     dataset = dataset.map(gather, num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
+def _prepared_train(epochs_range, images, labels, preprocessing, seed, per_epoch):
+    """The examples of each epoch in its (seed, epoch) order, each prepared with
+    a stateless seed folded from (seed, epoch) and its place in the epoch."""
+    num_examples = int(images.shape[0])
+
+    def epoch_examples(epoch: tf.Tensor) -> tf.data.Dataset:
+        key = tf.stack([seed, epoch])
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(num_examples, dtype=tf.int64), seed=key
+        )[:per_epoch]
+        return tf.data.Dataset.from_tensor_slices(
+            (order, tf.range(per_epoch, dtype=tf.int64))
+        ).map(
+            lambda index, place: (
+                index,
+                tf.random.experimental.stateless_fold_in(key, place),
+            )
+        )
+
+    def prepare(index, example_seed):
+        image = preprocessing.train(
+            tf.gather(images, index), example_seed, encoded=False
+        )
+        return image, tf.gather(labels, index)
+
+    dataset = epochs_range.flat_map(epoch_examples)
+    return dataset.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
 def eval_dataset(
-    images: np.ndarray, labels: np.ndarray, *, batch_size: int
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    batch_size: int,
+    preprocessing: Preprocessing | None = None,
 ) -> tf.data.Dataset:
     """Builds the evaluation stream: every example once, in order, in full batches.
 
@@ -105,6 +154,7 @@ def eval_dataset(
         images: uint8 images [N, H, W, C].
         labels: Integer labels [N].
         batch_size: Examples per batch, positive.
+        preprocessing: How each image is prepared (None: scaled to [0, 1]).
 
     Returns:
         A dataset of (float32 images in [0, 1], int64 labels, float32 weights)
@@ -130,7 +180,15 @@ def eval_dataset(
             tf.zeros([padding], tf.float32),
         )
     )
-    dataset = real.concatenate(blank).batch(batch_size, drop_remainder=True)
+    dataset = real.concatenate(blank)
+    if preprocessing is not None:
+        dataset = dataset.map(
+            lambda x, y, w: (preprocessing.evaluate(x, encoded=False), y, w),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
+        return dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    dataset = dataset.batch(batch_size, drop_remainder=True)
     dataset = dataset.map(
         lambda x, y, w: (_scale(x), y, w), num_parallel_calls=tf.data.AUTOTUNE
     )

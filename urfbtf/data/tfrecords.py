@@ -56,7 +56,7 @@ def read_local(
         )
     train_files = _find_files(directory, name, "train")
     test_files = _find_files(directory, name, "test")
-    class_names = _read_classes(directory / "classes.json")
+    class_names = read_classes(str(directory / "classes.json"))
 
     train_x, train_y = _read_files(train_files)
     test_x, test_y = _read_files(test_files)
@@ -64,7 +64,8 @@ def read_local(
         raise DataError(
             f"The images of {name}-train.tfrecord-* in {directory} have shape "
             f"{train_x.shape[1:]} but those of {name}-test.tfrecord-* have shape "
-            f"{test_x.shape[1:]}; all images of a dataset must have the same shape."
+            f"{test_x.shape[1:]}; all images of a dataset read into memory must "
+            "have the same shape (--input=stream resizes them to --image_size)."
         )
 
     if class_names is not None:
@@ -107,13 +108,22 @@ def _find_files(directory: pathlib.Path, name: str, split: str) -> list[pathlib.
     )
 
 
-def _read_classes(path: pathlib.Path) -> list | None:
-    """Reads the class names: a JSON list, or {"classes": [...]}; None if absent."""
-    if not path.exists():
-        return None
+def read_classes(path: str) -> list | None:
+    """Reads the class names: a JSON list, or {"classes": [...]}; None if absent.
+
+    `path` may be local or a gs:// URL (read through `tf.io.gfile`).
+    """
     try:
-        classes = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        if not tf.io.gfile.exists(path):
+            return None
+        with tf.io.gfile.GFile(path, "r") as f:
+            classes = json.loads(f.read())
+    except (
+        OSError,
+        UnicodeDecodeError,
+        json.JSONDecodeError,
+        tf.errors.OpError,
+    ) as e:
         raise DataError(
             f"Could not read {path} ({clause(e)}); it must be a JSON list of class "
             'names or an object {"classes": [...]}.'
@@ -150,7 +160,8 @@ def _read_files(files: list[pathlib.Path]) -> tuple[np.ndarray, np.ndarray]:
                     raise DataError(
                         f"The images in {path} have shape {x.shape[1:]}, unlike the "
                         f"earlier ones of shape {images[0].shape[1:]}; all images of "
-                        "a dataset must have the same shape."
+                        "a dataset read into memory must have the same shape "
+                        "(--input=stream resizes them to --image_size)."
                     )
                 images.append(x)
                 labels.append(y)
