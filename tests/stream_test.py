@@ -517,3 +517,43 @@ def test_a_killed_streaming_run_resumes_to_identical_weights(imagenet_dir, tmp_p
     assert [r["epoch"] for r in _records(tmp_path / "killed")] == list(
         range(1, epochs + 1)
     )
+
+
+# --- the ImageNet flagfiles ---------------------------------------------------
+
+IMAGENET_FLAGFILES = sorted(
+    [
+        *(REPO / "flags" / "bartunov").glob("imagenet_*.cfg"),
+        *(REPO / "flags" / "gait").glob("imagenet_*.cfg"),
+    ]
+)
+
+
+@pytest.mark.parametrize("path", IMAGENET_FLAGFILES, ids=lambda p: p.name)
+def test_an_imagenet_flagfile_streams_the_standard_layout_at_224(path, imagenet_dir):
+    from absl import flags
+
+    from urfbtf import main
+    from urfbtf.config import Config
+
+    try:
+        main.parse_flags(["urfbtf", f"--flagfile={path}", f"--data_dir={imagenet_dir}"])
+        config = Config(
+            **{name: holder.value for name, holder in main._SETTINGS.items()}
+        ).validate()
+    finally:
+        flags.FLAGS.unparse_flags()
+    assert config.dataset == "imagenet2012" and config.image_size == 224
+    loaded = data.load_inputs(
+        config.dataset,
+        config.data_dir,
+        input_path=config.input,
+        val_examples=VAL_EXAMPLES,
+        image_size=config.image_size,
+        augment=config.augment,
+        normalize=config.normalize,
+        label_offset=config.label_offset,
+    )
+    assert isinstance(loaded, inputs.StreamInputs)
+    assert loaded.image_shape == (224, 224, 3) and loaded.num_classes == CLASSES
+    assert loaded.splits.label_offset == 1
