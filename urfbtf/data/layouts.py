@@ -12,6 +12,12 @@ Two layouts are recognised, by their file names:
   "background" class). ImageNet has no public test labels, so its validation
   set is the test split here, as in the papers that report ImageNet error.
 
+A third kind, `TFDS`, is not found in a directory: `urfbtf.data.tfds_stream`
+builds it from a prepared tensorflow-datasets dataset, whose records keep their
+features under the features' own names ("image", "label"). Every layout carries
+its feature keys, so reading and error messages follow the layout, not a fixed
+schema.
+
 Shard names that end in `-NNNNN-of-MMMMM` must form a complete set: a missing
 shard is named before anything is read. Paths may be local or `gs://` URLs (read
 through `tf.io.gfile`, as on a Cloud TPU).
@@ -24,11 +30,13 @@ import re
 
 import tensorflow as tf
 
+from urfbtf.data import shards
 from urfbtf.data.messages import clause, file_names
 from urfbtf.errors import DataError
 
 PROJECT = "project"
 IMAGENET = "imagenet"
+TFDS = "tfds"
 # The standard layout's file patterns: (training split, test split).
 IMAGENET_PATTERNS = ("train-*-of-*", "validation-*-of-*")
 _NUMBERED = re.compile(r"-(\d+)-of-(\d+)$")
@@ -36,20 +44,27 @@ _NUMBERED = re.compile(r"-(\d+)-of-(\d+)$")
 
 @dataclasses.dataclass(frozen=True)
 class Layout:
-    """The shards of a data directory, in name (shard) order."""
+    """The shards of a data directory, in name (shard) order, and the feature
+    keys of their records."""
 
     kind: str
     directory: str
     train_files: tuple[str, ...]
     test_files: tuple[str, ...]
+    image_key: str = shards.IMAGE_KEY
+    label_key: str = shards.LABEL_KEY
 
     @property
     def patterns(self) -> tuple[str, str]:
         """The (train, test) file patterns that matched."""
         if self.kind == IMAGENET:
             return IMAGENET_PATTERNS
-        name = _prefix(self.train_files[0])
-        return (f"{name}-train.tfrecord-*", f"{name}-test.tfrecord-*")
+        return (_pattern(self.train_files[0]), _pattern(self.test_files[0]))
+
+    @property
+    def schema(self) -> str:
+        """The schema of the records, for error messages."""
+        return shards.schema_text(self.image_key, self.label_key)
 
 
 def is_remote(directory: str) -> bool:
@@ -113,9 +128,10 @@ def _glob(directory: str, pattern: str) -> list[str]:
     return sorted(tf.io.gfile.glob(f"{directory}/{pattern}"))
 
 
-def _prefix(path: str) -> str:
+def _pattern(path: str) -> str:
+    """The pattern of a shard's set: `<name>-<split>.tfrecord-*`."""
     name = path.rsplit("/", 1)[-1]
-    return name.split("-train.tfrecord-", 1)[0]
+    return name.split(".tfrecord-", 1)[0] + ".tfrecord-*"
 
 
 def _check_complete(files: list[str], pattern: str, directory: str) -> None:

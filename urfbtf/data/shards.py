@@ -60,11 +60,12 @@ class Piece:
     count: int
 
 
-def schema_text() -> str:
-    """The schema every shard must follow, for error messages."""
+def schema_text(image_key: str = IMAGE_KEY, label_key: str = LABEL_KEY) -> str:
+    """The schema every shard must follow, for error messages: the standard keys,
+    or a layout's own (tensorflow-datasets' "image" and "label")."""
     return (
-        f"TFRecords of tf.train.Example with {IMAGE_KEY} (JPEG or PNG bytes) and "
-        f"{LABEL_KEY} (int64)"
+        f"TFRecords of tf.train.Example with {image_key} (JPEG or PNG bytes) and "
+        f"{label_key} (int64)"
     )
 
 

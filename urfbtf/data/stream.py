@@ -38,7 +38,7 @@ import tensorflow as tf
 from urfbtf.data import layouts, shards
 from urfbtf.data.messages import clause
 from urfbtf.data.preprocess import Preprocessing
-from urfbtf.data.shards import IMAGE_KEY, LABEL_KEY, Piece
+from urfbtf.data.shards import Piece
 from urfbtf.errors import DataError, UsageError
 
 # Encoded records shuffled together: each pipeline permutes its stream in
@@ -205,9 +205,9 @@ def read_error(error: tf.errors.OpError, splits: StreamSplits) -> DataError | No
     bad_image = re.search(re.escape(_MARK) + r"\] \[([^\]]+)\]", text)
     if bad_image:
         return DataError(
-            f"The shard {bad_image.group(1)} holds a record whose {IMAGE_KEY} is "
-            "neither JPEG nor PNG bytes; every shard must hold "
-            f"{shards.schema_text()}. Replace the shard (copy it again or "
+            f"The shard {bad_image.group(1)} holds a record whose "
+            f"{splits.layout.image_key} is neither JPEG nor PNG bytes; every shard "
+            f"must hold {splits.layout.schema}. Replace the shard (copy it again or "
             "re-create it), then run the same command again: the run resumes from "
             "its last checkpoint."
         )
@@ -219,7 +219,7 @@ def read_error(error: tf.errors.OpError, splits: StreamSplits) -> DataError | No
     return DataError(
         f"Could not read the data in {splits.layout.directory} while training "
         f"({_reason(error)}). A shard is corrupt, changed or went missing after it "
-        f"was scanned; every shard must hold {shards.schema_text()}. Check the "
+        f"was scanned; every shard must hold {splits.layout.schema}. Check the "
         f"shards {', '.join(splits.layout.patterns)} (the file named above, if "
         "any), then run the same command again: the run resumes from its last "
         "checkpoint."
@@ -337,16 +337,17 @@ def _records(pieces: list[Piece], cycle_length: int) -> tf.data.Dataset:
 
 
 def _parse(splits: StreamSplits, record, path):
-    """(encoded image, 0-based label) of a record; an image that is neither JPEG
-    nor PNG fails with an error naming its shard."""
+    """(encoded image, 0-based label) of a record, under its layout's feature keys;
+    an image that is neither JPEG nor PNG fails with an error naming its shard."""
+    image_key, label_key = splits.layout.image_key, splits.layout.label_key
     example = tf.io.parse_single_example(
         record,
         {
-            IMAGE_KEY: tf.io.FixedLenFeature([], tf.string),
-            LABEL_KEY: tf.io.FixedLenFeature([], tf.int64),
+            image_key: tf.io.FixedLenFeature([], tf.string),
+            label_key: tf.io.FixedLenFeature([], tf.int64),
         },
     )
-    encoded = example[IMAGE_KEY]
+    encoded = example[image_key]
     known = tf.logical_or(
         tf.io.is_jpeg(encoded),
         tf.equal(tf.strings.substr(encoded, 0, len(_PNG_MAGIC)), _PNG_MAGIC),
@@ -354,7 +355,7 @@ def _parse(splits: StreamSplits, record, path):
     check = tf.debugging.Assert(known, [_MARK, path], summarize=1)
     with tf.control_dependencies([check]):
         encoded = tf.identity(encoded)
-    return encoded, example[LABEL_KEY] - splits.label_offset
+    return encoded, example[label_key] - splits.label_offset
 
 
 def _evaluation_example(splits: StreamSplits, record, path):
