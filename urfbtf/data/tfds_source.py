@@ -1,5 +1,11 @@
 """tensorflow-datasets as a source: whole train and test splits as numpy arrays.
 
+The test split is "test", or "validation" for datasets without one (`test_split`):
+ImageNet's test labels are not public, so imagenet2012 and imagenet_resized are
+tested on their validation split, as in the papers that report ImageNet error.
+Images of different sizes (imagenet2012's) cannot be held as one array; they are
+streamed (`urfbtf.data.tfds_stream`).
+
 tfds downloads and prepares a dataset on first use, as usual, with one exception
 made for machines without network (see `_retries_only_if_online`): there, the
 download fails within seconds rather than after minutes of retries. Either way a
@@ -45,12 +51,21 @@ def load_tfds(
         uint8 images [N, H, W, C] and int64 labels [N].
 
     Raises:
-        UsageError: For an unknown name or a dataset that is not image
-            classification with train and test splits.
+        UsageError: For an unknown name, images of different sizes, or a dataset
+            that is not image classification with train and test (or validation)
+            splits.
         DataError: If the download or the prepared files fail.
     """
+    builder = tfds_builder(name, tfds_data_dir)
+    shape = image_shape(builder.info)
+    if shape is not None and None in shape[:2]:
+        raise UsageError(
+            f"The images of tfds dataset {name!r} have different sizes (shape "
+            f"{shape}), and the memory path holds a split as one array of one "
+            "shape. Use --input=stream (or auto), which decodes and resizes them "
+            "on the fly (to --image_size, default 224)."
+        )
     try:
-        builder = tfds.builder(name, data_dir=tfds_data_dir)
         with _retries_only_if_online(builder):
             train, info = tfds.load(
                 name,
@@ -60,10 +75,11 @@ def load_tfds(
                 data_dir=tfds_data_dir,
             )
             test = tfds.load(
-                name, split="test", as_supervised=True, data_dir=tfds_data_dir
+                name,
+                split=test_split(info.splits),
+                as_supervised=True,
+                data_dir=tfds_data_dir,
             )
-    except tfds.core.registered.DatasetNotFoundError as e:
-        raise UsageError(_unknown_tfds_message(name)) from e
     except (tfds.download.DownloadError, OSError, ImportError, tf.errors.OpError) as e:
         # OSError covers ConnectionError and the requests library's errors.
         raise DataError(
@@ -79,7 +95,8 @@ def load_tfds(
         raise UsageError(
             f"Dataset {name!r} cannot be used ({clause(e)}); urfbtf needs a tfds "
             "image-classification dataset with (image, label) supervised keys and "
-            "train and test splits, such as cifar10, cifar100, mnist or fashion_mnist."
+            "train and test (or validation) splits, such as cifar10, cifar100, "
+            "mnist or fashion_mnist."
         ) from e
 
     # Not info.splits: it is empty under tfds.testing.mock_data.
@@ -88,6 +105,41 @@ def load_tfds(
     train_x, train_y = _tfds_to_numpy(train, name, "train")
     test_x, test_y = _tfds_to_numpy(test, name, "test")
     return train_x, train_y, test_x, test_y, num_classes
+
+
+def tfds_builder(name: str, tfds_data_dir: str | None) -> tfds.core.DatasetBuilder:
+    """The builder of a tfds name, without downloading or preparing anything.
+
+    Raises:
+        UsageError: For a name tfds does not know, suggesting close ones.
+    """
+    try:
+        return tfds.builder(name, data_dir=tfds_data_dir)
+    except tfds.core.registered.DatasetNotFoundError as e:
+        raise UsageError(_unknown_tfds_message(name)) from e
+
+
+def test_split(splits: Iterable[str]) -> str:
+    """The split a tfds dataset is tested on: "test", else "validation".
+
+    ImageNet's datasets have only "train" and "validation" (its test labels are
+    not public), and the validation set is then the test set, as in the papers.
+    Splits that are not known (none are listed before a dataset is prepared, nor
+    under tfds.testing.mock_data) give "test", so tfds itself names a missing one.
+    """
+    names = set(splits)
+    return "validation" if "test" not in names and "validation" in names else "test"
+
+
+def image_shape(info: tfds.core.DatasetInfo) -> tuple | None:
+    """The (H, W, C) of the image feature, None where sizes vary (imagenet2012's
+    (None, None, 3)); None without (image, label) supervised keys or an image
+    feature of three dimensions, which the callers then refuse."""
+    keys = info.supervised_keys
+    if not keys or not isinstance(keys[0], str) or keys[0] not in info.features:
+        return None
+    shape = getattr(info.features[keys[0]], "shape", None)
+    return tuple(shape) if shape is not None and len(shape) == 3 else None
 
 
 @contextlib.contextmanager
