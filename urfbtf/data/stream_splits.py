@@ -12,6 +12,10 @@
   set, draws its validation examples by a fixed permutation instead).
 * train: the records before it; with `train_examples`, only the first that many.
 
+A prepared tensorflow-datasets dataset is split the same way (`split_catalog`);
+its test split is "test", or "validation" when it has no "test" (ImageNet's
+convention again, `urfbtf.data.tfds_source.test_split`).
+
 Labels are stored 0-based in the project's layout and 1-based in ImageNet's. The
 offset is detected (1 when the standard layout's smallest training label is 1,
 else 0) unless `label_offset` is given; the number of classes is the length of
@@ -20,6 +24,8 @@ one. Labels out of range are refused before training, naming the shard.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 from urfbtf.data import layouts, shards
 from urfbtf.data.messages import file_names
@@ -32,6 +38,28 @@ from urfbtf.errors import DataError, UsageError
 
 # The input side of the nets made for ImageNet (Bartunov et al. 2018, Table 3).
 IMAGENET_IMAGE_SIZE = 224
+
+
+@dataclasses.dataclass(frozen=True)
+class Catalog:
+    """What a streamed dataset's shards hold, before it is split: found by a scan
+    for a data directory, read from tensorflow-datasets' metadata for a tfds
+    name (`urfbtf.data.tfds_stream`), so that both are split alike.
+
+    Attributes:
+        layout: the shards and their feature keys.
+        train_counts, test_counts: the records of each shard, in file order.
+        num_classes: the number of classes.
+        label_offset: subtracted from the stored labels.
+        image_shape: the (H, W, C) fed to the net unless `image_size` is given.
+    """
+
+    layout: layouts.Layout
+    train_counts: tuple[int, ...]
+    test_counts: tuple[int, ...]
+    num_classes: int
+    label_offset: int
+    image_shape: tuple[int, int, int]
 
 
 def load_stream_splits(
@@ -89,9 +117,50 @@ def load_stream_splits(
         for path, info in zip(files, infos, strict=True):
             _check_labels(path, info, label_offset, num_classes, source)
 
+    height, width, channels = train_info[0].first_shape
+    if layout.kind == layouts.IMAGENET:
+        height = width = IMAGENET_IMAGE_SIZE
+    catalog = Catalog(
+        layout=layout,
+        train_counts=tuple(info.count for info in train_info),
+        test_counts=tuple(info.count for info in test_info),
+        num_classes=num_classes,
+        label_offset=label_offset,
+        # Colour unless the images are grey: RGBA (PNG) and CMYK (JPEG) become RGB.
+        image_shape=(height, width, 1 if channels == 1 else 3),
+    )
+    return split_catalog(
+        dataset,
+        catalog,
+        val_examples=val_examples,
+        train_examples=train_examples,
+        image_size=image_size,
+        augment=augment,
+        normalize=normalize,
+    )
+
+
+def split_catalog(
+    dataset: str,
+    catalog: Catalog,
+    *,
+    val_examples: int | None = None,
+    train_examples: int | None = None,
+    image_size: int | None = None,
+    augment: str = "none",
+    normalize: str = "none",
+) -> StreamSplits:
+    """Cuts a catalog's shards into train, val and test pieces (the module's
+    docstring) and sets how their images are prepared; the arguments are those
+    of `load_stream_splits`.
+
+    Raises:
+        UsageError: a val_examples that leaves no training record.
+    """
+    layout = catalog.layout
     pieces = [
-        Piece(path, 0, i.count)
-        for path, i in zip(layout.train_files, train_info, strict=True)
+        Piece(path, 0, count)
+        for path, count in zip(layout.train_files, catalog.train_counts, strict=True)
     ]
     if val_examples is None:
         val_examples = default_val_examples(dataset)
@@ -107,25 +176,20 @@ def load_stream_splits(
     if train_examples is not None:
         train = shards.take_head(train, train_examples)
     test = [
-        Piece(path, 0, i.count)
-        for path, i in zip(layout.test_files, test_info, strict=True)
+        Piece(path, 0, count)
+        for path, count in zip(layout.test_files, catalog.test_counts, strict=True)
     ]
-
-    height, width, channels = train_info[0].first_shape
+    height, width, channels = catalog.image_shape
     if image_size is not None:
         height = width = image_size
-    elif layout.kind == layouts.IMAGENET:
-        height = width = IMAGENET_IMAGE_SIZE
-    # Colour unless the images are grey: RGBA (PNG) and CMYK (JPEG) become RGB.
-    channels = 1 if channels == 1 else 3
     return StreamSplits(
         name=dataset,
         layout=layout,
         train=tuple(train),
         val=tuple(val),
         test=tuple(test),
-        num_classes=num_classes,
-        label_offset=label_offset,
+        num_classes=catalog.num_classes,
+        label_offset=catalog.label_offset,
         preprocessing=Preprocessing(
             (height, width, channels), augment=augment, normalize=normalize
         ),
