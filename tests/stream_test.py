@@ -413,9 +413,9 @@ def test_an_empty_directory_shows_both_layouts(tmp_path):
         _splits(tmp_path / "empty")
 
 
-def test_input_stream_without_data_dir_is_a_usage_error():
-    with pytest.raises(UsageError, match="--data_dir"):
-        data.load_inputs("mnist", input_path="stream")
+def test_input_stream_of_a_synthetic_task_is_a_usage_error():
+    with pytest.raises(UsageError, match="generated in memory"):
+        data.load_inputs("synthetic_classification", input_path="stream")
     with pytest.raises(UsageError, match="Valid values: auto"):
         inputs.check_input("disk")
 

@@ -1,8 +1,9 @@
 """Image-classification data: whole splits in memory, or shards streamed.
 
 `load_inputs` chooses the path (`--input=auto|memory|stream`): datasets that fit
-are held in memory (below); the standard ImageNet TFRecord layout, buckets and
-large shard sets are streamed (`stream`), never a whole split in memory.
+are held in memory (below); the standard ImageNet TFRecord layout, buckets,
+large shard sets and large prepared tfds datasets (imagenet2012,
+imagenet_resized) are streamed (`stream`), never a whole split in memory.
 
 Four kinds of source for the memory path, chosen by `load_splits` from the
 dataset name:
@@ -29,6 +30,7 @@ The modules, one concern each (everything public is importable from here):
 * `splits`: `Splits`, `load_splits` (dispatch to the sources, the validation
   split), `default_val_examples`, the synthetic tasks' names;
 * `tfds_source`: tensorflow-datasets, and failing fast without network;
+* `tfds_stream`: a prepared tfds dataset's own files, streamed;
 * `tfrecords`: local TFRecords and the shipped sample (`SAMPLE_DIR`);
 * `pipeline`: `train_dataset`, `eval_dataset`, `steps_per_epoch`, `scaled`;
 * `messages`: the phrases of error messages (exceptions, file lists, suggestions);
@@ -59,6 +61,7 @@ from urfbtf.data.splits import (
 )
 from urfbtf.data.stream import StreamSplits
 from urfbtf.data.stream_splits import load_stream_splits
+from urfbtf.data.tfds_stream import load_tfds_stream_splits
 from urfbtf.data.tfrecords import SAMPLE_DATASET, SAMPLE_DIR
 
 __all__ = [
@@ -81,6 +84,7 @@ __all__ = [
     "load_inputs",
     "load_splits",
     "load_stream_splits",
+    "load_tfds_stream_splits",
     "scaled",
     "steps_per_epoch",
     "train_dataset",

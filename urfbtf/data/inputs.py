@@ -5,10 +5,13 @@
 * `memory` (`urfbtf.data.splits`): whole splits as uint8 arrays; tfds names,
   the shipped sample, the synthetic tasks and the project's TFRecords.
 * `stream` (`urfbtf.data.stream`): TFRecord shards read on the fly; the project's
-  layout and the standard ImageNet layout, local or on gs://.
+  layout and the standard ImageNet layout, local or on gs://, and the files of a
+  prepared tfds dataset (`urfbtf.data.tfds_stream`).
 * `auto` (the default): `stream` for a `--data_dir` that holds the standard
   ImageNet layout, lies in a bucket (gs://...), or whose training and test
-  shards weigh more than `MEMORY_LIMIT_BYTES` on disk; `memory` otherwise.
+  shards weigh more than `MEMORY_LIMIT_BYTES` on disk, and for a tfds name whose
+  images have no fixed shape or, prepared, whose pixels exceed it; `memory`
+  otherwise.
 
 Both give the same things: the image shape and classes, training and evaluation
 datasets under a strategy, and the probes' fixed batch.
@@ -18,16 +21,22 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from urfbtf.data import layouts, pipeline, stream
+from urfbtf.data import layouts, pipeline, stream, tfds_stream
 from urfbtf.data.preprocess import Preprocessing
-from urfbtf.data.splits import Splits, load_splits
+from urfbtf.data.splits import (
+    SYNTHETIC_CLASSIFICATION,
+    SYNTHETIC_REGRESSION,
+    Splits,
+    load_splits,
+)
 from urfbtf.data.stream_splits import load_stream_splits
 from urfbtf.data.tfrecords import SAMPLE_DATASET, SAMPLE_DIR
 from urfbtf.errors import UsageError
 
 INPUTS = ("auto", "memory", "stream")
 # Above this many bytes of TFRecords, `auto` streams: JPEG and PNG bytes decode
-# to several times their size, and the memory path holds every pixel.
+# to several times their size, and the memory path holds every pixel. For a tfds
+# name, whose decoded size its metadata gives, the bound is on the pixels.
 MEMORY_LIMIT_BYTES = 1 << 30
 
 
@@ -154,8 +163,12 @@ def load_inputs(
     augment: str = "none",
     normalize: str = "none",
     label_offset: int | None = None,
+    tfds_data_dir: str | None = None,
 ) -> MemoryInputs | StreamInputs:
     """Loads a dataset on the path `input_path` chooses (see the module's docstring).
+
+    `tfds_data_dir` is tensorflow-datasets' data directory for a tfds name (None:
+    tfds' default, $TFDS_DATA_DIR or ~/tensorflow_datasets).
 
     Raises:
         UsageError: bad settings, or a path the data cannot take.
@@ -165,28 +178,36 @@ def load_inputs(
     directory = data_dir
     if directory is None and dataset == SAMPLE_DATASET:
         directory = str(SAMPLE_DIR)
+    synthetic = dataset in (SYNTHETIC_CLASSIFICATION, SYNTHETIC_REGRESSION)
+    tfds_name = directory is None and not synthetic
     if input_path == "auto":
-        input_path = _auto(dataset, directory) if data_dir is not None else "memory"
+        if data_dir is not None:
+            input_path = _auto(dataset, data_dir)
+        elif tfds_name:
+            input_path = tfds_stream.auto_input(
+                dataset, tfds_data_dir, MEMORY_LIMIT_BYTES
+            )
+        else:
+            input_path = "memory"
     if input_path == "stream":
-        if directory is None:
+        if synthetic:
             raise UsageError(
-                f"--input=stream reads TFRecord shards from --data_dir, and dataset "
-                f"{dataset!r} has none: tensorflow-datasets names and the "
-                "synthetic tasks are read into memory. Pass --data_dir=DIR, or "
-                "--input=memory (or auto)."
+                f"--input=stream reads TFRecord shards, and dataset {dataset!r} is "
+                "generated in memory. Use --input=memory (or auto)."
             )
-        return StreamInputs(
-            load_stream_splits(
-                dataset,
-                str(directory),
-                val_examples=val_examples,
-                train_examples=train_examples,
-                image_size=image_size,
-                augment=augment,
-                normalize=normalize,
-                label_offset=label_offset,
-            )
+        settings = dict(
+            val_examples=val_examples,
+            train_examples=train_examples,
+            image_size=image_size,
+            augment=augment,
+            normalize=normalize,
+            label_offset=label_offset,
         )
+        if tfds_name:
+            return StreamInputs(
+                tfds_stream.load_tfds_stream_splits(dataset, tfds_data_dir, **settings)
+            )
+        return StreamInputs(load_stream_splits(dataset, str(directory), **settings))
     if label_offset:
         raise UsageError(
             f"label_offset={label_offset} applies to the streaming path: the memory "
@@ -205,6 +226,7 @@ def load_inputs(
         data_dir,
         val_examples=val_examples,
         train_examples=train_examples,
+        tfds_data_dir=tfds_data_dir,
     )
     return MemoryInputs(
         splits, _memory_preprocessing(splits, image_size, augment, normalize)
