@@ -149,8 +149,9 @@ RUN_SETTINGS: tuple[Setting, ...] = (
         str,
         "auto",
         "Input path: memory (whole splits in memory), stream (TFRecord shards read "
-        "on the fly), or auto (stream the standard ImageNet layout, gs:// and "
-        "shards over 1 GiB).",
+        "on the fly), or auto (stream the standard ImageNet layout, gs://, shards "
+        "over 1 GiB, and prepared tfds datasets too large for memory or of images "
+        "of different sizes, such as imagenet2012).",
         validator=check_input,
     ),
     Setting(
