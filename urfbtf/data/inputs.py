@@ -29,7 +29,7 @@ from urfbtf.data.splits import (
     Splits,
     load_splits,
 )
-from urfbtf.data.stream_splits import load_stream_splits
+from urfbtf.data.stream_splits import scan_layout, split_catalog
 from urfbtf.data.tfrecords import SAMPLE_DATASET, SAMPLE_DIR
 from urfbtf.errors import UsageError
 
@@ -180,9 +180,13 @@ def load_inputs(
         directory = str(SAMPLE_DIR)
     synthetic = dataset in (SYNTHETIC_CLASSIFICATION, SYNTHETIC_REGRESSION)
     tfds_name = directory is None and not synthetic
+    # A data directory's layout is found once, where it is first needed: the
+    # choice of path, the memory path's check and the scan all read it.
+    layout = None
     if input_path == "auto":
         if data_dir is not None:
-            input_path = _auto(dataset, data_dir)
+            layout = layouts.find(dataset, data_dir)
+            input_path = _auto(layout)
         elif tfds_name:
             input_path = tfds_stream.auto_input(
                 dataset, tfds_data_dir, MEMORY_LIMIT_BYTES
@@ -207,14 +211,16 @@ def load_inputs(
             return StreamInputs(
                 tfds_stream.load_tfds_stream_splits(dataset, tfds_data_dir, **settings)
             )
-        return StreamInputs(load_stream_splits(dataset, str(directory), **settings))
+        label_offset = settings.pop("label_offset")
+        catalog = scan_layout(layout or layouts.find(dataset, directory), label_offset)
+        return StreamInputs(split_catalog(dataset, catalog, **settings))
     if label_offset:
         raise UsageError(
             f"label_offset={label_offset} applies to the streaming path: the memory "
             "path reads 0-based labels. Add --input=stream, or drop --label_offset."
         )
     if data_dir is not None:
-        layout = layouts.find(dataset, data_dir)
+        layout = layout or layouts.find(dataset, data_dir)
         if layout.kind != layouts.PROJECT or layouts.is_remote(data_dir):
             raise UsageError(
                 f"--input=memory cannot read {data_dir}: the standard ImageNet "
@@ -233,9 +239,8 @@ def load_inputs(
     )
 
 
-def _auto(dataset: str, directory: str) -> str:
-    layout = layouts.find(dataset, directory)
-    if layout.kind == layouts.IMAGENET or layouts.is_remote(directory):
+def _auto(layout: layouts.Layout) -> str:
+    if layout.kind == layouts.IMAGENET or layouts.is_remote(layout.directory):
         return "stream"
     size = sum(
         tf.io.gfile.stat(path).length

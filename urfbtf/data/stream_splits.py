@@ -91,7 +91,26 @@ def load_stream_splits(
             range, naming the shard.
         UsageError: a bad val_examples or train_examples.
     """
-    layout = layouts.find(dataset, data_dir)
+    catalog = scan_layout(layouts.find(dataset, data_dir), label_offset)
+    return split_catalog(
+        dataset,
+        catalog,
+        val_examples=val_examples,
+        train_examples=train_examples,
+        image_size=image_size,
+        augment=augment,
+        normalize=normalize,
+    )
+
+
+def scan_layout(layout: layouts.Layout, label_offset: int | None = None) -> Catalog:
+    """The `Catalog` of a data directory's shards, from their scan (cached, see
+    `urfbtf.data.shards`); `label_offset` None detects it.
+
+    Raises:
+        DataError: corrupt or unreadable shards, or labels out of range, naming
+            the shard.
+    """
     found = shards.scan([*layout.train_files, *layout.test_files], layout.directory)
     train_info, test_info = (
         found[: len(layout.train_files)],
@@ -120,7 +139,7 @@ def load_stream_splits(
     height, width, channels = train_info[0].first_shape
     if layout.kind == layouts.IMAGENET:
         height = width = IMAGENET_IMAGE_SIZE
-    catalog = Catalog(
+    return Catalog(
         layout=layout,
         train_counts=tuple(info.count for info in train_info),
         test_counts=tuple(info.count for info in test_info),
@@ -128,15 +147,6 @@ def load_stream_splits(
         label_offset=label_offset,
         # Colour unless the images are grey: RGBA (PNG) and CMYK (JPEG) become RGB.
         image_shape=(height, width, 1 if channels == 1 else 3),
-    )
-    return split_catalog(
-        dataset,
-        catalog,
-        val_examples=val_examples,
-        train_examples=train_examples,
-        image_size=image_size,
-        augment=augment,
-        normalize=normalize,
     )
 
 
