@@ -13,19 +13,13 @@ epochs="${2:-30}"
 shift $(($# < 2 ? $# : 2))
 nets=("$@")
 [[ ${#nets[@]} -gt 0 ]] || nets=(deepernet deepnet)
-protocols=(bp-softmax bp-hinge urfb frfb urfb-c0.5 frfb-c0.5)
+source tools/amit_protocols.sh
 for net in "${nets[@]}"; do
-  out=runs/deep_table/$net
-  common=(--net="$net" --data_dir="$data_dir" --epochs="$epochs")
-  ./run.sh "${common[@]}" --rule=bp --loss=softmax --model_dir="$out/bp-softmax"
-  ./run.sh "${common[@]}" --rule=bp --loss=hinge --model_dir="$out/bp-hinge"
-  ./run.sh "${common[@]}" --rule=urfb --model_dir="$out/urfb"
-  ./run.sh "${common[@]}" --rule=frfb --model_dir="$out/frfb"
-  ./run.sh "${common[@]}" --rule=urfb --connectivity=0.5 --model_dir="$out/urfb-c0.5"
-  ./run.sh "${common[@]}" --rule=frfb --connectivity=0.5 --model_dir="$out/frfb-c0.5"
+  run_amit_protocols "runs/deep_table/$net" --net="$net" --data_dir="$data_dir" \
+    --epochs="$epochs"
 done
 for net in "${nets[@]}"; do
-  runs=("${protocols[@]/#/runs/deep_table/$net/}")
+  runs=("${amit_protocols[@]/#/runs/deep_table/$net/}")
   .venv/bin/python tools/summarize_runs.py "${runs[@]}"
   .venv/bin/python tools/plot_run.py "${runs[@]}" --title "$net, CIFAR-10" \
     --out "tools/figures/${net}_cifar10.png"
