@@ -152,6 +152,44 @@ def test_gait_with_orthogonal_weights_and_a_small_gamma_follows_backpropagation(
         assert np.linalg.norm(ours) == pytest.approx(np.linalg.norm(bp), rel=0.05)
 
 
+def _rows_orthogonal_of_unequal_length(model, seed=3):
+    """Every square layer's rows (the paper's W; the kernel's columns)
+    rescaled by lengths in [0.7, 1.3]: still orthogonal, as the authors'
+    regulariser leaves them, so W⁻¹ = Wᵀ diag(d)⁻², not Wᵀ."""
+    rng = np.random.default_rng(seed)
+    for stage in model.stages()[1:]:
+        kernel = stage.block.layer.kernel
+        lengths = rng.uniform(0.7, 1.3, size=kernel.shape[-1]).astype("float32")
+        kernel.assign(kernel * lengths)
+
+
+@pytest.mark.parametrize(
+    "description, shape", [(_dense_net(), (16,)), (_conv_net(), (8, 8, 2))]
+)
+def test_row_lengths_make_gait_backpropagation_on_rows_of_any_length(
+    description, shape
+):
+    """ε_l = γ_l diag(‖w_i‖²) D(a_l)² carries Wᵀ's error through W⁻¹ when W's
+    rows are orthogonal; eq. 4's ε_l = γ_l D(a_l)² carries W⁻¹'s, which the
+    unequal lengths turn away from backpropagation's."""
+    x, y = _batch(shape)
+    found = {}
+    for row_lengths in (False, True):
+        model = _compiled(
+            description, "gait", shape, gait_gamma=1e-3, gait_row_lengths=row_lengths
+        )
+        _rows_orthogonal_of_unequal_length(model)
+        _, updates = model.rule.layer_gradients(model, x, y)
+        found[row_lengths] = [
+            _angle(ours, bp)
+            for ours, bp in zip(updates, _backprop_updates(model, x, y), strict=True)
+        ]
+    # The output layer learns from the task loss under both; every layer below
+    # it receives its error through at least one inverse.
+    assert max(found[True]) < 0.5, found[True]
+    assert min(found[False][:-1]) > 3.0, found[False]
+
+
 def test_plain_gait_in_the_papers_arithmetic_loses_the_error_to_float32():
     """γ = 1e-3 shrinks the difference a thousandfold per layer: formed as
     float32 activities, three layers down it rounds away (the paper's sec.
