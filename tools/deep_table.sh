@@ -3,9 +3,14 @@
 # 7 and 10) on deepnet and deepernet, CIFAR-10 from local TFRecords, EPOCHS epochs
 # each (default 30), at the settings of flags/<net>.cfg.
 #   tools/deep_table.sh [DATA_DIR] [EPOCHS] [NET ...]
-# NETs default to "deepernet deepnet". Runs go to runs/deep_table/<net>/<protocol>;
-# re-running resumes unfinished runs and skips finished ones, so the table can be
-# built over several sittings. One figure per net: tools/figures/<net>_cifar10.png.
+# NETs default to "deepernet deepnet". Runs go to runs/deep_table/<net>/<protocol>
+# and resume there. A run that finishes has its records (config.json,
+# metrics.jsonl) copied to tools/results/deep_table/<net>/<protocol>, which the
+# repository keeps: runs/ does not outlive a checkout, and the whole table is
+# hours of CPU, so it is built over several sittings, a protocol whose kept
+# records reach EPOCHS being skipped. The table and the figures
+# (tools/figures/<net>_cifar10.png) are drawn from the kept records, with the
+# protocols not finished yet left out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data_dir="${1:-../shared/data/cifar10}"
@@ -13,13 +18,30 @@ epochs="${2:-30}"
 shift $(($# < 2 ? $# : 2))
 nets=("$@")
 [[ ${#nets[@]} -gt 0 ]] || nets=(deepernet deepnet)
+kept_root=tools/results/deep_table
 source tools/amit_protocols.sh
+
+# Epochs in a run directory's records (0 without any).
+epochs_in() {
+  if [[ -f "$1/metrics.jsonl" ]]; then wc -l < "$1/metrics.jsonl"; else echo 0; fi
+}
+
 for net in "${nets[@]}"; do
-  run_amit_protocols "runs/deep_table/$net" --net="$net" --data_dir="$data_dir" \
-    --epochs="$epochs"
+  for name in "${amit_protocols[@]}"; do
+    kept="$kept_root/$net/$name"
+    (( $(epochs_in "$kept") >= epochs )) && continue
+    run_amit_protocol "$name" "runs/deep_table/$net" --net="$net" \
+      --data_dir="$data_dir" --epochs="$epochs"
+    mkdir -p "$kept"
+    cp "runs/deep_table/$net/$name/config.json" "runs/deep_table/$net/$name/metrics.jsonl" "$kept/"
+  done
 done
 for net in "${nets[@]}"; do
-  runs=("${amit_protocols[@]/#/runs/deep_table/$net/}")
+  runs=()
+  for name in "${amit_protocols[@]}"; do
+    (( $(epochs_in "$kept_root/$net/$name") > 0 )) && runs+=("$kept_root/$net/$name")
+  done
+  [[ ${#runs[@]} -gt 0 ]] || continue
   .venv/bin/python tools/summarize_runs.py "${runs[@]}"
   .venv/bin/python tools/plot_run.py "${runs[@]}" --title "$net, CIFAR-10" \
     --out "tools/figures/${net}_cifar10.png"
