@@ -1,6 +1,6 @@
 """GAIT-prop's update angle to backpropagation at initialization, by arithmetic.
 
-    python tools/gait_precision.py [DATA_DIR] [--examples 100]
+    python tools/gait_precision.py [DATA_DIR] [--examples 100] [--run RUN_DIR]
 
 On one batch of CIFAR-10 training images (from DATA_DIR's TFRecords, or the
 shipped cifar10_sample without one) and the initial weights of gait_cifar_fc3
@@ -11,10 +11,16 @@ in the paper's arithmetic (targets as float32 activities,
 initialization the weights are orthogonal, so every angle above 0 is numerical
 (or a leaky-ReLU kink the step crosses): what sec. 2.2.1 of the paper calls
 precision errors.
+
+With --run, the same four angles for the weights a run ended with (its
+model.keras), instead of the initial ones of both nets: whether a trained net
+has drifted to where the paper's arithmetic loses the error.
 """
 
 import argparse
+import json
 import sys
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -23,10 +29,10 @@ import tensorflow as tf
 from urfbtf import data, losses, nets, rules
 
 CASES = (
-    ("plain, paper's arithmetic", dict(gait_differences=False)),
-    ("plain, differences carried", dict()),
+    ("plain, paper's arithmetic", dict(gait_norm=0.0, gait_differences=False)),
+    ("plain, differences carried", dict(gait_norm=0.0, gait_differences=True)),
     ("normalized, paper's arithmetic", dict(gait_norm=1e-4, gait_differences=False)),
-    ("normalized, differences carried", dict(gait_norm=1e-4)),
+    ("normalized, differences carried", dict(gait_norm=1e-4, gait_differences=True)),
 )
 
 
@@ -38,20 +44,28 @@ def angle(a, b) -> float:
     return float(np.degrees(np.arccos(np.clip(a @ b / norms, -1, 1))))
 
 
-def angles(net, x, y, settings) -> list[float]:
+def angles(net, x, y, settings, run_dir=None) -> list[float]:
+    """Each layer's angle between GAIT-prop's update and backprop's, for the
+    initial weights of `net` (seed 0) or the final ones of `run_dir`."""
     rule = rules.get_rule("gait")
     values = {s.name: s.default for s in rule.settings}
+    if run_dir is not None:  # The run's own settings, then the case's.
+        config = json.loads((run_dir / "config.json").read_text())
+        values.update({name: config[name] for name in values if name in config})
     values.update(settings)
-    keras.utils.set_random_seed(0)
-    model = nets.build_net(
-        net,
-        input_shape=x.shape[1:],
-        num_classes=10,
-        rule=rule,
-        rule_settings=values,
-        activation="leaky_relu",
-        kernel_initializer="orthogonal",
-    )
+    if run_dir is not None:
+        model = keras.models.load_model(run_dir / "model.keras")
+    else:
+        keras.utils.set_random_seed(0)
+        model = nets.build_net(
+            net,
+            input_shape=x.shape[1:],
+            num_classes=10,
+            rule=rule,
+            rule_settings=values,
+            activation="leaky_relu",
+            kernel_initializer="orthogonal",
+        )
     rule.compile(
         model,
         make_optimizer=lambda lr=None: keras.optimizers.Adam(1e-4),
@@ -70,6 +84,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data_dir", nargs="?")
     parser.add_argument("--examples", type=int, default=100)
+    parser.add_argument("--run", type=Path, help="a gait run's directory")
     args = parser.parse_args(argv)
     name = "cifar10" if args.data_dir else "cifar10_sample"
     splits = data.load_splits(
@@ -77,13 +92,21 @@ def main(argv=None) -> int:
     )
     x = data.scaled(splits.train_images[: args.examples])
     y = splits.train_labels[: args.examples]
-    for net in ("gait_cifar_fc3", "gait_cifar_fc6"):
+    if args.run is not None:
+        net = json.loads((args.run / "config.json").read_text())["net"]
+        subjects = [(net, f"the final weights of {args.run}")]
+    else:
+        subjects = [
+            (net, "initial weights (seed 0)")
+            for net in ("gait_cifar_fc3", "gait_cifar_fc6")
+        ]
+    for net, weights in subjects:
         layers = nets.layer_names(nets.NETS[net])
-        print(f"\n{net}, {len(x)} training images, initial weights (seed 0)\n")
+        print(f"\n{net}, {len(x)} training images, {weights}\n")
         print("| targets | " + " | ".join(layers) + " |")
         print("|---|" + "---|" * len(layers))
         for label, settings in CASES:
-            found = angles(net, x, y, settings)
+            found = angles(net, x, y, settings, args.run)
             cells = ["–" if v != v else f"{v:.2f}" for v in found]
             print(f"| {label} | " + " | ".join(cells) + " |")
     return 0

@@ -3,7 +3,8 @@ Figs. 4-5 report these quantities as curves, with no numbers in the text).
 
     python tools/gait_summary.py RUN_DIR [RUN_DIR ...]
 
-One row per run directory: the method, the epochs run, the final train and test
+One row per run directory: the method, what the run changes from its
+flagfile cell, the epochs run, the final train and test
 error, the best test error, the median update angle to backprop of every layer
 over all the run's probes (probes.jsonl; the paper's Fig. 4B/5B plot them per
 step), and the median seconds per epoch. Reads only config.json, metrics.jsonl
@@ -41,17 +42,36 @@ def median_angles(run_dir: Path) -> dict:
     return {layer: statistics.median(values) for layer, values in found.items()}
 
 
+def variant(config: dict) -> str:
+    """What a run changes from its flagfile cell (flags/gait/): the paper's
+    arithmetic, λ = 0.1, Adam 1e-4, eq. 4's incremental factor."""
+    changes = []
+    if config["rule"] in ("gait", "tp_exact"):
+        if config.get("gait_differences"):
+            changes.append("differences carried")
+        if config.get("gait_row_lengths"):
+            changes.append("row lengths")
+        if config.get("ortho_reg", 0.1) != 0.1:
+            changes.append(f"λ = {config['ortho_reg']:g}")
+    if config["optimizer"] != "adam" or config["lr"] != 1e-4:
+        changes.append(f"{config['optimizer']} {config['lr']:g}")
+    return ", ".join(changes) or "–"
+
+
 def percent(value) -> str:
     return "–" if value is None else f"{100 * value:.2f}"
 
 
 def table(run_dirs) -> str:
-    rows = []
-    layers: list[str] = []
+    runs = []
     for run_dir in map(Path, run_dirs):
         config, records = read_run(run_dir)
-        angles = median_angles(run_dir)
-        layers = layers or list(angles)
+        runs.append((config, records, median_angles(run_dir)))
+    # The columns of the first run that was probed; a run without probes (or
+    # of another net) shows "–" where it has no angle.
+    layers = next((list(angles) for _, _, angles in runs if angles), [])
+    rows = []
+    for config, records, angles in runs:
         last = records[-1] if records else {}
         tests = [r["test_error"] for r in records if "test_error" in r]
         seconds = [r["epoch_seconds"] for r in records if "epoch_seconds" in r]
@@ -59,6 +79,7 @@ def table(run_dirs) -> str:
             [
                 config["net"],
                 method(config),
+                variant(config),
                 str(last.get("epoch", 0)),
                 percent(last.get("train_error")),
                 percent(last.get("test_error")),
@@ -70,6 +91,7 @@ def table(run_dirs) -> str:
     header = [
         "net",
         "method",
+        "changed",
         "epochs",
         "train err %",
         "test err %",
