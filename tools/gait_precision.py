@@ -14,7 +14,9 @@ precision errors.
 
 With --run, the same four angles for the weights a run ended with (its
 model.keras), instead of the initial ones of both nets: whether a trained net
-has drifted to where the paper's arithmetic loses the error.
+has drifted to where the paper's arithmetic loses the error; and the RMS of
+each layer's activities with the float32 rounding of a target formed as an
+activity, relative to η = 1e-4.
 """
 
 import argparse
@@ -109,7 +111,33 @@ def main(argv=None) -> int:
             found = angles(net, x, y, settings, args.run)
             cells = ["–" if v != v else f"{v:.2f}" for v in found]
             print(f"| {label} | " + " | ".join(cells) + " |")
+    if args.run is not None:
+        print(rounding(keras.models.load_model(args.run / "model.keras"), x))
     return 0
+
+
+def rounding(model, x, eta: float = 1e-4) -> str:
+    """Two rows per layer of the run's model: the RMS of its activities, and
+    the float32 rounding of a target formed as an activity, t = a + (t − a),
+    over η: the median over examples of ‖ulp(a)‖/√12 (a rounding error
+    uniform within half an ulp each side), divided by η."""
+    activities = [np.asarray(a) for a in model.activities(x)[1:]]
+    names = [stage.name for stage in model.stages()]
+    rms = [np.sqrt(np.mean(a**2)) for a in activities]
+    lost = [
+        np.median(np.linalg.norm(np.spacing(np.abs(a)) / np.sqrt(12), axis=1)) / eta
+        for a in activities
+    ]
+    return "\n".join(
+        [
+            "\n| activities | " + " | ".join(names) + " |",
+            "|---|" + "---|" * len(names),
+            "| RMS | " + " | ".join(f"{v:.1f}" for v in rms) + " |",
+            f"| float32 rounding / η = {eta:g} | "
+            + " | ".join(f"{v:.2f}" for v in lost)
+            + " |",
+        ]
+    )
 
 
 if __name__ == "__main__":
