@@ -32,18 +32,11 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
+from gait_precision import angle, training_batch
 
 import urfbtf  # noqa: F401  (registers the layers for load_model)
-from urfbtf import data, rules
+from urfbtf import rules
 from urfbtf.layers.invertible_dense import InvertibleDense
-
-
-def angle(a, b) -> float:
-    a, b = np.ravel(a).astype("f8"), np.ravel(b).astype("f8")
-    norms = np.linalg.norm(a) * np.linalg.norm(b)
-    if norms == 0:
-        return float("nan")
-    return float(np.degrees(np.arccos(np.clip(a @ b / norms, -1, 1))))
 
 
 def layer_rows(model, x, y) -> list[dict]:
@@ -84,12 +77,7 @@ def main(argv=None) -> int:
     parser.add_argument("--data_dir", help="CIFAR-10 TFRecords (default: the sample)")
     parser.add_argument("--examples", type=int, default=500)
     args = parser.parse_args(argv)
-    name = "cifar10" if args.data_dir else "cifar10_sample"
-    splits = data.load_splits(
-        name, data_dir=args.data_dir, train_examples=args.examples, val_examples=0
-    )
-    x = data.scaled(splits.train_images[: args.examples])
-    y = splits.train_labels[: args.examples]
+    x, y = training_batch(args.data_dir, args.examples)
     print(
         "| run | layer | row length spread | off-diagonal / diagonal | "
         "angle e W⁻¹ to e Wᵀ (°) | with lengths undone (°) |"
