@@ -16,7 +16,7 @@ With --run, the same four angles for the weights a run ended with (its
 model.keras), instead of the initial ones of both nets: whether a trained net
 has drifted to where the paper's arithmetic loses the error; and the RMS of
 each layer's activities with the float32 rounding of a target formed as an
-activity, relative to η = 1e-4.
+activity, relative to the run's η (1e-4 for a run that does not normalize).
 """
 
 import argparse
@@ -117,7 +117,9 @@ def main(argv=None) -> int:
             cells = ["–" if v != v else f"{v:.2f}" for v in found]
             print(f"| {label} | " + " | ".join(cells) + " |")
     if args.run is not None:
-        print(rounding(keras.models.load_model(args.run / "model.keras"), x))
+        config = json.loads((args.run / "config.json").read_text())
+        eta = config.get("gait_norm") or 1e-4  # The run's, if it normalizes.
+        print(rounding(keras.models.load_model(args.run / "model.keras"), x, eta))
     return 0
 
 
