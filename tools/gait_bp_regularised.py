@@ -22,7 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from urfbtf import blocks, data, losses, nets, rules
+from urfbtf import blocks, data, losses, nets
 from urfbtf.rules.gait import orthogonality_penalty
 
 
@@ -81,5 +81,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    del rules  # Imported for its registry: the layers look their rule up.
     sys.exit(main())
