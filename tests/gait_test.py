@@ -190,6 +190,24 @@ def test_row_lengths_make_gait_backpropagation_on_rows_of_any_length(
     assert min(found[False][:-1]) > 3.0, found[False]
 
 
+def test_gait_orthogonality_tells_row_lengths_from_rows_out_of_orthogonality():
+    """tools/gait_orthogonality.py: rows orthogonal but of unequal lengths have
+    no off-diagonal, an angle between e W⁻¹ and e Wᵀ, and none once the
+    lengths are undone."""
+    import gait_orthogonality
+
+    model = _compiled(_dense_net(), "gait", (16,))
+    _rows_orthogonal_of_unequal_length(model)
+    x, y = _batch((16,))
+    rows = gait_orthogonality.layer_rows(model, x, y)
+    assert [r["layer"] for r in rows] == ["dense2", "dense3", "output"]
+    for row in rows:
+        assert row["off_diagonal"] < 1e-5, row
+        assert row["length_spread"] > 0.05, row
+        assert row["angle"] > 1.0, row
+        assert row["angle_lengths_undone"] < 0.01, row
+
+
 def test_plain_gait_in_the_papers_arithmetic_loses_the_error_to_float32():
     """γ = 1e-3 shrinks the difference a thousandfold per layer: formed as
     float32 activities, three layers down it rounds away (the paper's sec.
