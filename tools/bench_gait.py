@@ -3,9 +3,9 @@
     python tools/bench_gait.py [--nets gait_cifar_fc3 gait_cifar_conv] [--batch 100]
 
 Builds each net as the runner does (leaky ReLU, orthogonal weights, softmax
-cross-entropy, Adam) under bp, frfb and normalized gait (η 1e-4, λ 0.1), warms
-each compiled step up, then times 5 rounds of 5 steps with the rules interleaved
-in one process (the machine is shared: ratios measured side by side, medians).
+cross-entropy, Adam) under bp, frfb and normalized gait (η 1e-4, λ 0.1; also
+with --gait_row_lengths), warms each compiled step up, then times 5 rounds of 5
+steps with the rules interleaved in one process (the machine is shared: ratios measured side by side, medians).
 A GAIT-prop step adds, per square layer, one matrix inverse, the orthogonality
 regulariser's Gram matrix and gradient (each O(n³)), and the targets' pass down.
 """
@@ -20,7 +20,13 @@ import tensorflow as tf
 
 from urfbtf import losses, nets, rules
 
-RULES = (("bp", {}), ("frfb", {}), ("gait", {"gait_norm": 1e-4}))
+# (label, rule, its settings)
+RULES = (
+    ("bp", "bp", {}),
+    ("frfb", "frfb", {}),
+    ("gait", "gait", {"gait_norm": 1e-4}),
+    ("gait, row lengths", "gait", {"gait_norm": 1e-4, "gait_row_lengths": True}),
+)
 
 
 def compiled(net, rule, settings, batch):
@@ -60,7 +66,10 @@ def main(argv=None) -> int:
     steps = iter(tf.data.Dataset.from_tensors((x, y)).repeat())
     print("| net | rule | ms/step | ratio to bp |\n|---|---|---|---|")
     for net in args.nets:
-        models = {r: compiled(net, r, s, args.batch) for r, s in RULES}
+        models = {
+            label: compiled(net, rule, settings, args.batch)
+            for label, rule, settings in RULES
+        }
         for model in models.values():
             for _ in range(3):
                 model.train_function(steps)
