@@ -5,7 +5,8 @@
 Builds each net as the runner does (leaky ReLU, orthogonal weights, softmax
 cross-entropy, Adam) under bp, frfb and normalized gait (η 1e-4, λ 0.1; also
 with --gait_row_lengths), warms each compiled step up, then times 5 rounds of 5
-steps with the rules interleaved in one process (the machine is shared: ratios measured side by side, medians).
+steps with the rules interleaved in one process (the machine is shared: ratios
+measured side by side, medians).
 A GAIT-prop step adds, per square layer, one matrix inverse, the orthogonality
 regulariser's Gram matrix and gradient (each O(n³)), and the targets' pass down.
 """
