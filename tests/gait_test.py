@@ -208,6 +208,36 @@ def test_gait_orthogonality_tells_row_lengths_from_rows_out_of_orthogonality():
         assert row["angle_lengths_undone"] < 0.01, row
 
 
+@pytest.mark.parametrize("norm", [0.0, 1e-4])
+def test_gait_targets_carried_by_the_transpose_are_backpropagation_on_any_weights(
+    norm,
+):
+    """tools/gait_decompose.py's control: with Wᵀ in place of W⁻¹ the target
+    machinery (the γ's, the normalization, the per-example loss weights) gives
+    backpropagation's update, on weights far from orthogonal."""
+    import gait_decompose
+
+    transposed = gait_decompose.TransposedTargets(
+        "gait_transposed_test", "test", incremental=True
+    )
+    rules.register(transposed)
+    try:
+        model = _compiled(_dense_net(), transposed.name, (16,), gait_norm=norm)
+        rng = np.random.default_rng(4)
+        for stage in model.stages():
+            kernel = stage.block.layer.kernel
+            kernel.assign(kernel + 0.3 * rng.normal(size=kernel.shape))
+        x, y = _batch((16,))
+        _, updates = model.rule.layer_gradients(model, x, y)
+        for stage, ours, bp in zip(
+            model.stages(), updates, _backprop_updates(model, x, y), strict=True
+        ):
+            assert _angle(ours, bp) < 0.05, stage.name
+            assert np.linalg.norm(ours) == pytest.approx(np.linalg.norm(bp), rel=1e-3)
+    finally:
+        rules.RULES.pop(transposed.name)
+
+
 def test_plain_gait_in_the_papers_arithmetic_loses_the_error_to_float32():
     """γ = 1e-3 shrinks the difference a thousandfold per layer: formed as
     float32 activities, three layers down it rounds away (the paper's sec.
