@@ -25,11 +25,11 @@ Wᵀ in place of W⁻¹ is weight transport: a control, not a rule.
 import argparse
 import sys
 
-import keras
 import numpy as np
 import tensorflow as tf
+from bench_gait import compiled
 
-from urfbtf import data, losses, nets, rules
+from urfbtf import data, rules
 from urfbtf.rules import gait
 
 NET = "gait_cifar_fc3"
@@ -41,28 +41,6 @@ class TransposedTargets(gait.ExactInverseTargets):
     @staticmethod
     def _inverse_of(layer):
         return tf.transpose(layer._read(layer.kernel, layer.kernel_mask))
-
-
-def compiled(rule, settings, input_shape):
-    values = {s.name: s.default for s in rule.settings}
-    values.update(settings)
-    keras.utils.set_random_seed(0)
-    model = nets.build_net(
-        NET,
-        input_shape=input_shape,
-        num_classes=10,
-        rule=rule,
-        rule_settings=values,
-        activation="leaky_relu",
-        kernel_initializer="orthogonal",
-    )
-    rule.compile(
-        model,
-        make_optimizer=lambda lr=None: keras.optimizers.Adam(1e-4),
-        settings=values,
-        loss=losses.get_loss("softmax"),
-    )
-    return model
 
 
 def main(argv=None) -> int:
@@ -78,7 +56,6 @@ def main(argv=None) -> int:
     x, y = data.scaled(splits.train_images), splits.train_labels
     x_test = data.scaled(splits.test_images[:5000])
     y_test = splits.test_labels[:5000]
-    shape = x.shape[1:]
     # Registered in this process only: the layers look their rule up by name.
     transposed = rules.register(
         TransposedTargets(
@@ -86,16 +63,15 @@ def main(argv=None) -> int:
         )
     )
     cases = {
-        "Wᵀ, λ 0": (transposed, 0.0),
-        f"Wᵀ, λ {args.ortho_reg:g}": (transposed, args.ortho_reg),
-        "W⁻¹, λ 0": (rules.get_rule("gait"), 0.0),
-        f"W⁻¹, λ {args.ortho_reg:g}": (rules.get_rule("gait"), args.ortho_reg),
+        "Wᵀ, λ 0": (transposed.name, 0.0),
+        f"Wᵀ, λ {args.ortho_reg:g}": (transposed.name, args.ortho_reg),
+        "W⁻¹, λ 0": ("gait", 0.0),
+        f"W⁻¹, λ {args.ortho_reg:g}": ("gait", args.ortho_reg),
     }
-    models = {"backprop": compiled(rules.get_rule("bp"), {}, shape)}
+    models = {"backprop": compiled(NET, "bp", {}, args.batch)}
     for label, (rule, strength) in cases.items():
-        models[label] = compiled(
-            rule, {"gait_norm": args.eta, "ortho_reg": strength}, shape
-        )
+        settings = {"gait_norm": args.eta, "ortho_reg": strength}
+        models[label] = compiled(NET, rule, settings, args.batch)
     start = {v.path: v.numpy() for v in models["backprop"].weights}
     for model in models.values():  # One set of initial weights for all.
         for variable in model.weights:
