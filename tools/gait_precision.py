@@ -56,13 +56,13 @@ def training_batch(data_dir, examples: int):
     return data.scaled(splits.train_images[:examples]), splits.train_labels[:examples]
 
 
-def angles(net, x, y, settings, run_dir=None) -> list[float]:
+def angles(net, x, y, settings, run_dir=None, config=None) -> list[float]:
     """Each layer's angle between GAIT-prop's update and backprop's, for the
-    initial weights of `net` (seed 0) or the final ones of `run_dir`."""
+    initial weights of `net` (seed 0) or the final ones of `run_dir`, whose
+    config.json is `config`."""
     rule = rules.get_rule("gait")
     values = {s.name: s.default for s in rule.settings}
-    if run_dir is not None:  # The run's own settings, then the case's.
-        config = json.loads((run_dir / "config.json").read_text())
+    if config is not None:  # The run's own settings, then the case's.
         values.update({name: config[name] for name in values if name in config})
     values.update(settings)
     if run_dir is not None:
@@ -99,9 +99,10 @@ def main(argv=None) -> int:
     parser.add_argument("--run", type=Path, help="a gait run's directory")
     args = parser.parse_args(argv)
     x, y = training_batch(args.data_dir, args.examples)
+    config = None
     if args.run is not None:
-        net = json.loads((args.run / "config.json").read_text())["net"]
-        subjects = [(net, f"the final weights of {args.run}")]
+        config = json.loads((args.run / "config.json").read_text())
+        subjects = [(config["net"], f"the final weights of {args.run}")]
     else:
         subjects = [
             (net, "initial weights (seed 0)")
@@ -113,21 +114,21 @@ def main(argv=None) -> int:
         print("| targets | " + " | ".join(layers) + " |")
         print("|---|" + "---|" * len(layers))
         for label, settings in CASES:
-            found = angles(net, x, y, settings, args.run)
+            found = angles(net, x, y, settings, args.run, config)
             cells = ["–" if v != v else f"{v:.2f}" for v in found]
             print(f"| {label} | " + " | ".join(cells) + " |")
     if args.run is not None:
-        config = json.loads((args.run / "config.json").read_text())
         eta = config.get("gait_norm") or 1e-4  # The run's, if it normalizes.
         print(rounding(keras.models.load_model(args.run / "model.keras"), x, eta))
     return 0
 
 
 def rounding(model, x, eta: float = 1e-4) -> str:
-    """Two rows per layer of the run's model: the RMS of its activities, and
-    the float32 rounding of a target formed as an activity, t = a + (t − a),
-    over η: the median over examples of ‖ulp(a)‖/√12 (a rounding error
-    uniform within half an ulp each side), divided by η."""
+    """A table with a column per layer of the run's model and two rows: the
+    RMS of its activities, and the float32 rounding of a target formed as an
+    activity, t = a + (t − a), over η: the median over examples of
+    ‖ulp(a)‖/√12 (a rounding error uniform within half an ulp each side),
+    divided by η."""
     activities = [np.asarray(a) for a in model.activities(x)[1:]]
     names = [stage.name for stage in model.stages()]
     rms = [np.sqrt(np.mean(a**2)) for a in activities]
