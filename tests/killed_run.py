@@ -1,9 +1,10 @@
 """Kills a training script after its first finished epoch, then runs it again.
 
 For the tests that a run killed mid-run resumes bit for bit: the script is
-started in a session of its own, SIGKILLed as soon as metrics.jsonl has a line
-(with `epochs` lines not yet written, so the kill lands mid-run), and started
-again with the same arguments to finish.
+started in a session of its own, SIGKILLed as soon as the first epoch's
+checkpoint is in place (with `epochs` lines of metrics.jsonl not yet written, so
+the kill lands mid-run and the second start resumes from that checkpoint, not
+from scratch), and started again with the same arguments to finish.
 """
 
 import json
@@ -29,11 +30,17 @@ def kill_after_first_epoch(script: Path, model_dir, epochs: int, *args: str) -> 
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    metrics = Path(model_dir) / "metrics.jsonl"
+    # Renamed into place whole (`urfbtf.checkpoint.write_atomically`): once the
+    # name exists, the file is complete. metrics.jsonl gets its line first.
+    first = Path(model_dir) / "checkpoints" / "epoch-000001.npz"
     deadline = time.time() + 240
-    while time.time() < deadline and not (metrics.exists() and metrics.read_text()):
+    while time.time() < deadline and not first.exists() and process.poll() is None:
         time.sleep(0.05)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
+    assert first.exists(), "the run wrote no checkpoint before it was killed"
     assert len(records(model_dir)) < epochs, "the run ended before it was killed"
-    subprocess.run(command, env=env, check=True, capture_output=True)
+    resumed = subprocess.run(command, env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, (
+        f"the resumed run exited with {resumed.returncode}:\n{resumed.stderr[-3000:]}"
+    )

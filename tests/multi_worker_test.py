@@ -81,11 +81,13 @@ def test_two_workers_killed_and_restarted_end_like_one_process(tmp_path):
     cluster_dir = tmp_path / "cluster"
     processes = _start_workers(cluster_dir)
     metrics = cluster_dir / "metrics.jsonl"
+    # Into the second epoch: the chief has renamed the first checkpoint into place.
+    first = cluster_dir / "checkpoints" / "epoch-000001.npz"
     deadline = time.time() + 300
-    while time.time() < deadline and not (metrics.exists() and metrics.read_text()):
+    while time.time() < deadline and not first.exists():
         assert all(p.poll() is None for p in processes), "a worker stopped early"
         time.sleep(0.05)
-    time.sleep(0.5)  # Into the second epoch.
+    assert first.exists(), "no checkpoint before the deadline"
     for process in processes:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()

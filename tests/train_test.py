@@ -130,13 +130,14 @@ def test_run_killed_mid_training_resumes_to_the_uninterrupted_result(tmp_path):
         start_new_session=True,
     )
     deadline = time.time() + 240
-    metrics = killed / "metrics.jsonl"
-    # Kill in the middle of the second epoch: after the first epoch's line.
-    while time.time() < deadline and not (metrics.exists() and metrics.read_text()):
+    # Kill in the second epoch: after the first epoch's checkpoint, which is
+    # renamed into place whole, so that the second start resumes from it.
+    first = killed / "checkpoints" / "epoch-000001.npz"
+    while time.time() < deadline and not first.exists() and process.poll() is None:
         time.sleep(0.05)
-    time.sleep(0.3)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
+    assert first.exists(), "the run wrote no checkpoint before it was killed"
     assert len(_records(killed)) < 3, "the run finished before it could be killed"
     subprocess.run(_cli(killed, 3), env=env, check=True, capture_output=True)
     whole = tmp_path / "whole"

@@ -47,13 +47,25 @@ def _state_variables(model, optimizers=None) -> list:
         optimizers = []
         if model.optimizer is not None:
             optimizers = [(model.optimizer, model.trainable_variables)]
+    build_optimizers(optimizers)
     state = list(model.variables)
-    for optimizer, variables in optimizers:
-        if not optimizer.built:
-            # Optimizer slots (momentum, Adam moments) exist only after a build.
-            optimizer.build(variables)
+    for optimizer, _ in optimizers:
         state += list(optimizer.variables)
     return state
+
+
+def build_optimizers(optimizers) -> None:
+    """Builds each (optimizer, variables) pair not built yet on its variables.
+
+    Optimizer slots (momentum, Adam moments) exist only after a build. A run
+    builds them before it trains (`urfbtf.train.run`), so that a fresh run and a
+    resumed one hold the same slots: left to Keras, `fit` under a distribution
+    strategy builds the model's optimizer on every trainable variable, while a
+    resumed run would build it here on the variables the rule gives it.
+    """
+    for optimizer, variables in optimizers:
+        if optimizer is not None and not optimizer.built:
+            optimizer.build(variables)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -221,6 +221,8 @@ def run(config: Config, model_dir=None, *, strategy=None, verbose="auto", log=pr
                 start = phase.first_epoch
                 if model is not None:
                     protocol.transfer(model, new, phase.redraw)
+                # As a resumed run's restore does: the same slots in its checkpoints.
+                checkpoint.build_optimizers(rules.get_rule(config.rule).optimizers(new))
         model = new
         if start < phase.end_epoch:
             _fit(
