@@ -208,6 +208,26 @@ def test_gait_orthogonality_tells_row_lengths_from_rows_out_of_orthogonality():
         assert row["angle_lengths_undone"] < 0.01, row
 
 
+def test_gait_summary_names_what_a_run_changes_from_its_cell():
+    """tools/gait_summary.py: a run at its flagfile's settings changes nothing;
+    one with row lengths, another λ and another seed says so, in that order."""
+    import gait_summary
+
+    cell = {
+        "rule": "gait",
+        "gait_differences": False,
+        "gait_row_lengths": False,
+        "ortho_reg": 0.1,
+        "optimizer": "adam",
+        "lr": 1e-4,
+        "seed": 0,
+    }
+    assert gait_summary.variant(cell) == "–"
+    changed = {**cell, "gait_row_lengths": True, "ortho_reg": 0.03, "seed": 2}
+    assert gait_summary.variant(changed) == "row lengths, λ = 0.03, seed 2"
+    assert gait_summary.variant({**cell, "rule": "bp", "seed": 1}) == "seed 1"
+
+
 @pytest.mark.parametrize("norm", [0.0, 1e-4])
 def test_gait_targets_carried_by_the_transpose_are_backpropagation_on_any_weights(
     norm,

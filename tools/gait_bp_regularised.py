@@ -2,15 +2,16 @@
 tells the regulariser's cost from GAIT-prop's.
 
     python tools/gait_bp_regularised.py DATA_DIR [--net gait_cifar_fc3]
-        [--ortho_reg 0.1] [--epochs 10]
+        [--ortho_reg 0.1] [--epochs 10] [--seed 0]
 
 GAIT-prop trains its nets under λ Σ_l ‖W_l W_lᵀ − diag(W_l W_lᵀ)‖² (Ahmad et
 al. 2020; the GAIT-prop ImageNet paper, sec. 2.3), backpropagation in the paper
 without it, and the paper puts BP's higher train accuracy down to that ("the
 lack of a regularizer being used for BP", sec. 3.1). This trains the net by
 backpropagation with the same regulariser, on the same layers, at the
-flagfiles' settings (flags/gait/cifar_fc3_bp.cfg: Adam 1e-4, batch 100, seed 0,
-45,000 training images, the order of examples shuffled per epoch), and prints
+flagfiles' settings (flags/gait/cifar_fc3_bp.cfg: Adam 1e-4, batch 100, seed 0
+unless --seed, 45,000 training images, the order of examples shuffled per epoch
+from the seed), and prints
 the train and test error after every epoch: the error a GAIT-prop run would
 reach if it were backpropagation exactly.
 """
@@ -34,11 +35,12 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch_size", type=int, default=100)
     parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     splits = data.load_splits("cifar10", data_dir=args.data_dir)
     x_train = data.scaled(splits.train_images)
     x_test = data.scaled(splits.test_images)
-    keras.utils.set_random_seed(0)
+    keras.utils.set_random_seed(args.seed)
     model = nets.build_net(
         args.net,
         input_shape=x_train.shape[1:],
@@ -66,11 +68,11 @@ def main(argv=None) -> int:
         logits = model.predict(x, batch_size=1000, verbose=0)
         return float(np.mean(np.argmax(logits, axis=1) != y))
 
-    print(f"{args.net}, bp, ortho_reg {args.ortho_reg:g}")
+    print(f"{args.net}, bp, ortho_reg {args.ortho_reg:g}, seed {args.seed}")
     print("| epoch | train err % | test err % |")
     print("|---|---|---|")
     for epoch in range(1, args.epochs + 1):
-        order = np.random.default_rng([0, epoch]).permutation(len(x_train))
+        order = np.random.default_rng([args.seed, epoch]).permutation(len(x_train))
         for start in range(0, len(order), args.batch_size):
             batch = order[start : start + args.batch_size]
             step(x_train[batch], splits.train_labels[batch])

@@ -44,7 +44,7 @@ def median_angles(run_dir: Path) -> dict:
 
 def variant(config: dict) -> str:
     """What a run changes from its flagfile cell (flags/gait/): the paper's
-    arithmetic, λ = 0.1, Adam 1e-4, eq. 4's incremental factor."""
+    arithmetic, λ = 0.1, Adam 1e-4, eq. 4's incremental factor, seed 0."""
     changes = []
     if config["rule"] in ("gait", "tp_exact"):
         if config.get("gait_differences"):
@@ -55,6 +55,8 @@ def variant(config: dict) -> str:
             changes.append(f"λ = {config['ortho_reg']:g}")
     if config["optimizer"] != "adam" or config["lr"] != 1e-4:
         changes.append(f"{config['optimizer']} {config['lr']:g}")
+    if config.get("seed", 0) != 0:
+        changes.append(f"seed {config['seed']}")
     return ", ".join(changes) or "–"
 
 
