@@ -397,6 +397,21 @@ def test_a_normalized_gait_run_learns_and_follows_backpropagation(tmp_path):
 
 
 @pytest.mark.slow
+def test_probing_a_gait_run_changes_none_of_its_weights(tmp_path):
+    """The probes measure the rule's update on a batch of their own; the run
+    they watch must train to the same weights as one nobody watches."""
+    found = {}
+    for every in (0, 3):
+        config = _quick("gait", gait_norm=1e-4, probe_every=every)
+        train.run(config, tmp_path / str(every), **QUIET)
+        found[every] = checkpoint.variables_at(tmp_path / str(every), 2)
+    assert (tmp_path / "3" / "probes.jsonl").exists()
+    assert list(found[0]) == list(found[3])
+    for path, value in found[0].items():
+        np.testing.assert_array_equal(value, found[3][path], err_msg=path)
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("rule", ["gait", "tp_exact"])
 def test_a_gait_rule_under_mirrored_gives_the_single_device_result(
     rule, tmp_path, mirrored
