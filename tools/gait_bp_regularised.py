@@ -2,7 +2,7 @@
 tells the regulariser's cost from GAIT-prop's.
 
     python tools/gait_bp_regularised.py DATA_DIR [--net gait_cifar_fc3]
-        [--ortho_reg 0.1] [--epochs 10] [--seed 0]
+        [--ortho_reg 0.1] [--epochs 10] [--seed 0] [--freeze 0]
 
 GAIT-prop trains its nets under λ Σ_l ‖W_l W_lᵀ − diag(W_l W_lᵀ)‖² (Ahmad et
 al. 2020; the GAIT-prop ImageNet paper, sec. 2.3), backpropagation in the paper
@@ -13,7 +13,8 @@ flagfiles' settings (flags/gait/cifar_fc3_bp.cfg: Adam 1e-4, batch 100, seed 0
 unless --seed, 45,000 training images, the order of examples shuffled per epoch
 from the seed), and prints
 the train and test error after every epoch: the error a GAIT-prop run would
-reach if it were backpropagation exactly.
+reach if it were backpropagation exactly. With --freeze N the N lowest layers
+keep their initial weights: what the net reaches when they do not learn.
 """
 
 import argparse
@@ -36,6 +37,7 @@ def main(argv=None) -> int:
     parser.add_argument("--batch_size", type=int, default=100)
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--freeze", type=int, default=0)
     args = parser.parse_args(argv)
     splits = data.load_splits("cifar10", data_dir=args.data_dir)
     x_train = data.scaled(splits.train_images)
@@ -51,6 +53,8 @@ def main(argv=None) -> int:
     )
     # The regularised layers are GAIT-prop's: every one whose inverse it takes.
     inverted = [block.layer for block in blocks.blocks(model)[1:]]
+    for block in blocks.blocks(model)[: args.freeze]:
+        block.layer.trainable = False  # Out of model.trainable_variables.
     loss_fn = losses.get_loss("softmax")
     optimizer = keras.optimizers.Adam(args.lr)
 
@@ -68,7 +72,10 @@ def main(argv=None) -> int:
         logits = model.predict(x, batch_size=1000, verbose=0)
         return float(np.mean(np.argmax(logits, axis=1) != y))
 
-    print(f"{args.net}, bp, ortho_reg {args.ortho_reg:g}, seed {args.seed}")
+    print(
+        f"{args.net}, bp, ortho_reg {args.ortho_reg:g}, seed {args.seed}, "
+        f"{args.freeze} lowest layers frozen"
+    )
     print("| epoch | train err % | test err % |")
     print("|---|---|---|")
     for epoch in range(1, args.epochs + 1):
