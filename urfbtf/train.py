@@ -173,6 +173,7 @@ def run(config: Config, model_dir=None, *, strategy=None, verbose="auto", log=pr
         make_deterministic()
     strategy = strategy or distribute.make_strategy(config.strategy, tpu=config.tpu)
     _check_batch_sizes(config, strategy)
+    rule = rules.get_rule(config.rule)
     chief = distribute.is_chief(strategy)
     if chief:
         run_dir.make(model_dir)  # Before the data, which may take long to download.
@@ -208,21 +209,20 @@ def run(config: Config, model_dir=None, *, strategy=None, verbose="auto", log=pr
         with strategy.scope():
             new = build_model(config, inputs.image_shape, inputs.num_classes, phase)
             _check_compilable(new, config, strategy)
+            optimizers = rule.optimizers(new)
+            # Fresh or resumed, each optimizer's slots are made here on the
+            # variables the rule names, so every checkpoint holds the same ones.
+            checkpoint.build_optimizers(optimizers)
             if saved is not None and saved.phase == phase.index:
                 # The optimizers keep config.lr, which is the checkpoint's unless
                 # a diverged run resumes at a lower one.
                 start = checkpoint.restore(
-                    new,
-                    saved,
-                    rules.get_rule(config.rule).optimizers(new),
-                    keep_learning_rates=True,
+                    new, saved, optimizers, keep_learning_rates=True
                 )
             else:
                 start = phase.first_epoch
                 if model is not None:
                     protocol.transfer(model, new, phase.redraw)
-                # As a resumed run's restore does: the same slots in its checkpoints.
-                checkpoint.build_optimizers(rules.get_rule(config.rule).optimizers(new))
         model = new
         if start < phase.end_epoch:
             _fit(
@@ -232,8 +232,7 @@ def run(config: Config, model_dir=None, *, strategy=None, verbose="auto", log=pr
     if chief:
         # A run that diverged and trained on may end non-finite; its checkpoints
         # stop at the last finite state, and so does model.keras.
-        optimizers = rules.get_rule(config.rule).optimizers(model)
-        if not checkpoint.non_finite_state(model, optimizers):
+        if not checkpoint.non_finite_state(model, rule.optimizers(model)):
             run_dir.save_model(model, model_dir / "model.keras")
             saved_model = True
 
