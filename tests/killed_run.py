@@ -30,17 +30,26 @@ def kill_after_first_epoch(script: Path, model_dir, epochs: int, *args: str) -> 
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    # Renamed into place whole (`urfbtf.checkpoint.write_atomically`): once the
-    # name exists, the file is complete. metrics.jsonl gets its line first.
-    first = Path(model_dir) / "checkpoints" / "epoch-000001.npz"
-    deadline = time.time() + 240
-    while time.time() < deadline and not first.exists() and process.poll() is None:
-        time.sleep(0.05)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-    assert first.exists(), "the run wrote no checkpoint before it was killed"
+    kill_after_first_checkpoint([process], model_dir)
     assert len(records(model_dir)) < epochs, "the run ended before it was killed"
     resumed = subprocess.run(command, env=env, capture_output=True, text=True)
     assert resumed.returncode == 0, (
         f"the resumed run exited with {resumed.returncode}:\n{resumed.stderr[-3000:]}"
     )
+
+
+def kill_after_first_checkpoint(processes, model_dir, timeout: float = 240) -> None:
+    """SIGKILLs the process groups of `processes` (started with
+    start_new_session) once model_dir holds the first epoch's checkpoint, so
+    that a restart resumes from it. The checkpoint is renamed into place whole
+    (`urfbtf.checkpoint.write_atomically`): once the name exists, the file is
+    complete; metrics.jsonl gets its line before it."""
+    first = Path(model_dir) / "checkpoints" / "epoch-000001.npz"
+    deadline = time.time() + timeout
+    while time.time() < deadline and not first.exists():
+        assert all(p.poll() is None for p in processes), "a process stopped early"
+        time.sleep(0.05)
+    for process in processes:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    assert first.exists(), "the run wrote no checkpoint before it was killed"

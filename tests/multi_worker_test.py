@@ -3,13 +3,12 @@ together after both are killed."""
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
+import killed_run
 import numpy as np
 import pytest
 
@@ -82,15 +81,7 @@ def test_two_workers_killed_and_restarted_end_like_one_process(tmp_path):
     processes = _start_workers(cluster_dir)
     metrics = cluster_dir / "metrics.jsonl"
     # Into the second epoch: the chief has renamed the first checkpoint into place.
-    first = cluster_dir / "checkpoints" / "epoch-000001.npz"
-    deadline = time.time() + 300
-    while time.time() < deadline and not first.exists():
-        assert all(p.poll() is None for p in processes), "a worker stopped early"
-        time.sleep(0.05)
-    assert first.exists(), "no checkpoint before the deadline"
-    for process in processes:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+    killed_run.kill_after_first_checkpoint(processes, cluster_dir, timeout=300)
     assert len(metrics.read_text().splitlines()) < 3, "finished before the kill"
 
     outputs = _finish(_start_workers(cluster_dir))

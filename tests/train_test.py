@@ -2,13 +2,12 @@
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import keras
+import killed_run
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -129,15 +128,8 @@ def test_run_killed_mid_training_resumes_to_the_uninterrupted_result(tmp_path):
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    deadline = time.time() + 240
-    # Kill in the second epoch: after the first epoch's checkpoint, which is
-    # renamed into place whole, so that the second start resumes from it.
-    first = killed / "checkpoints" / "epoch-000001.npz"
-    while time.time() < deadline and not first.exists() and process.poll() is None:
-        time.sleep(0.05)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-    assert first.exists(), "the run wrote no checkpoint before it was killed"
+    # In the second epoch, so that the second start resumes from a checkpoint.
+    killed_run.kill_after_first_checkpoint([process], killed)
     assert len(_records(killed)) < 3, "the run finished before it could be killed"
     subprocess.run(_cli(killed, 3), env=env, check=True, capture_output=True)
     whole = tmp_path / "whole"
