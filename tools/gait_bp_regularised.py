@@ -51,10 +51,11 @@ def main(argv=None) -> int:
         activation="leaky_relu",
         kernel_initializer="orthogonal",
     )
+    layers = [block.layer for block in blocks.blocks(model)]
     # The regularised layers are GAIT-prop's: every one whose inverse it takes.
-    inverted = [block.layer for block in blocks.blocks(model)[1:]]
-    for block in blocks.blocks(model)[: args.freeze]:
-        block.layer.trainable = False  # Out of model.trainable_variables.
+    inverted = layers[1:]
+    for layer in layers[: args.freeze]:
+        layer.trainable = False  # Out of model.trainable_variables.
     loss_fn = losses.get_loss("softmax")
     optimizer = keras.optimizers.Adam(args.lr)
 
