@@ -228,6 +228,28 @@ def test_gait_summary_names_what_a_run_changes_from_its_cell():
     assert gait_summary.variant({**cell, "rule": "bp", "seed": 1}) == "seed 1"
 
 
+def test_gait_bp_regularised_projection_makes_rows_orthogonal_keeping_lengths():
+    """tools/gait_bp_regularised.py --project: the projected kernel's columns
+    (the paper's rows of W) are orthogonal and as long as before, and a kernel
+    whose rows are already orthogonal is left as it is. The kernel is an
+    orthogonal one moved off orthogonality, with unequal row lengths, as the
+    layers are in training (the projection follows every step)."""
+    import gait_bp_regularised
+
+    rng = np.random.default_rng(0)
+    orthogonal = np.linalg.qr(rng.normal(size=(24, 24)))[0]
+    moved = orthogonal + 0.05 * rng.normal(size=(24, 24))
+    kernel = (moved * rng.uniform(0.5, 2.0, size=24)).astype(np.float32)
+    projected = gait_bp_regularised.orthogonal_rows(kernel).numpy()
+    gram = projected.T.astype(np.float64) @ projected
+    lengths = np.linalg.norm(kernel, axis=0)
+    np.testing.assert_allclose(np.sqrt(np.diag(gram)), lengths, rtol=1e-4)
+    off = gram - np.diag(np.diag(gram))
+    assert np.abs(off).max() < 1e-4 * lengths.max() ** 2
+    again = gait_bp_regularised.orthogonal_rows(projected).numpy()
+    np.testing.assert_allclose(again, projected, rtol=1e-3, atol=1e-4)
+
+
 @pytest.mark.parametrize("norm", [0.0, 1e-4])
 def test_gait_targets_carried_by_the_transpose_are_backpropagation_on_any_weights(
     norm,
