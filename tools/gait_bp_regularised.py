@@ -20,7 +20,8 @@ keep their initial weights: what the net reaches when they do not learn.
 Where the cost lies: --only names the inverted layers that are regularised
 (default all), to tell one layer's constraint from another's; --project drops
 the regulariser and instead sets each inverted layer's weights, after every
-step, to the nearest matrix with exactly orthogonal rows of the same lengths,
+step, to exactly orthogonal rows of the same lengths: the orthonormal rows
+nearest to its rows, (WWᵀ)^(-1/2) W (symmetric orthogonalisation), rescaled,
 W ← diag(d) (WWᵀ)^(-1/2) W with d the row lengths: the constraint itself
 without the regulariser's gradient in Adam's statistics. The last column is
 the largest |cosine| between two rows of each regularised layer.
