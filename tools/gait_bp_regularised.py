@@ -81,9 +81,10 @@ def main(argv=None) -> int:
     @tf.function
     def step(x, y):
         with tf.GradientTape() as tape:
-            loss = loss_fn(y, model(x, training=True))
-            penalty = tf.add_n([orthogonality_penalty(layer) for layer in inverted])
-            objective = loss + strength * penalty
+            objective = loss_fn(y, model(x, training=True))
+            if strength:  # Without it, no Gram matrices to form (O(n³) each).
+                penalties = [orthogonality_penalty(layer) for layer in inverted]
+                objective += strength * tf.add_n(penalties)
         variables = model.trainable_variables
         gradients = tape.gradient(objective, variables)
         optimizer.apply_gradients(zip(gradients, variables, strict=True))
