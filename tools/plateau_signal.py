@@ -10,16 +10,17 @@ Random 50% connectivity zeroes half of W and of R without rescaling the rest,
 so every pruned layer shrinks the activity it passes up and the error it passes
 down. For the settings of each run's config.json (a kept record of
 tools/deep_table.sh: its net, rule, loss and seed), built afresh at each
-connectivity, and one batch of training images, this prints per learning layer,
-bottom to top:
+connectivity, and one batch of training images (in inference mode: no
+dropout), this prints per learning layer, bottom to top:
 
 - the RMS of the activity entering the layer (x),
 - the RMS of the error at the layer's field (δ, what the rule sends down),
 - the size of the first SGD update at the run's lr, ‖ΔW‖ / ‖W‖,
 
-and the ratio of each at the second connectivity to the first. ΔW = −lr δ ⊗ x,
-so an update shrinks by the product of the two signals' ratios: the pruned net
-starts off the plateau that many times more slowly.
+and the ratio of each at the second connectivity to the first. An update is
+−lr Σ δ ⊗ x over the batch (and positions), so it shrinks with both signals;
+the ratio of the updates says how much more slowly the pruned net starts to
+move off the plateau.
 """
 
 import argparse
