@@ -8,7 +8,8 @@ Off it, the training loss's deficit d = plateau − loss grows about
 geometrically at first, as a small signal does near a saddle. From each run's
 metrics.jsonl this prints the epoch at which the deficit first reaches `--left`
 (the run has left the plateau), the deficit's growth per epoch fitted (least
-squares on log d) over the epochs in which it is still below `--fit_below`, and,
+squares on log d) over the epochs in which it is still below `--fit_below` (and
+above 0: a loss at or over the plateau has no logarithm), and,
 for a run that has not left, the epoch at which that growth would reach
 `--left`. The fit describes only the start: a deficit may grow faster as the
 signal grows (a run that left can be checked against its own early fit, the
@@ -39,11 +40,9 @@ def escape(records: list[dict], plateau: float, left: float, fit_below: float) -
     }
     if on_plateau.size < 2:
         return {**result, "growth": None, "predicted": None}
-    slope, _ = np.polyfit(epochs[on_plateau], np.log(deficit[on_plateau]), 1)
-    last = on_plateau[-1]
-    predicted = None
-    if slope > 0:
-        predicted = epochs[last] + math.log(left / deficit[last]) / slope
+    slope, intercept = np.polyfit(epochs[on_plateau], np.log(deficit[on_plateau]), 1)
+    # Where the fitted line, not the last (noisy) deficit, reaches `left`.
+    predicted = (math.log(left) - intercept) / slope if slope > 0 else None
     return {
         **result,
         "growth": math.exp(slope),
