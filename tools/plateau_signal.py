@@ -38,8 +38,9 @@ from urfbtf.blocks import learning_layers
 from urfbtf.config import Config, declared_settings
 
 
-def signals(config: Config, x, y) -> list[dict]:
-    """One dict per learning layer of `config`'s model, freshly initialised."""
+def signals(config: Config, x, y) -> tuple[list[dict], dict]:
+    """For `config`'s model, freshly initialised: one dict per learning layer,
+    and the loss and output field's RMS."""
     keras.utils.set_random_seed(config.seed)
     model = train.build_model(config, x.shape[1:], num_classes=10)
     layers = learning_layers(model)
@@ -68,8 +69,7 @@ def signals(config: Config, x, y) -> list[dict]:
                 "update": config.lr * np.linalg.norm(grad) / np.linalg.norm(kernel),
             }
         )
-    rows.append({"loss": float(loss), "output": _rms(output)})
-    return rows
+    return rows, {"loss": float(loss), "output": _rms(output)}
 
 
 def _rms(tensor) -> float:
@@ -90,22 +90,20 @@ def main(argv=None) -> int:
         f"| at {second:g}: activity, error, update (× the value at {first:g}) |"
     )
     print("|---|---|---|---|---|---|---|")
+    declared = declared_settings()
     for run in args.runs:
         recorded = json.loads((run / "config.json").read_text())
         # config.json also records the lr history and library versions.
-        declared = declared_settings()
         config = Config(**{k: v for k, v in recorded.items() if k in declared})
-        base = signals(config.replace(connectivity=first), x, y)
-        other = signals(config.replace(connectivity=second), x, y)
+        base, full = signals(config.replace(connectivity=first), x, y)
+        other, pruned = signals(config.replace(connectivity=second), x, y)
         name = f"| {config.net} | {config.rule}"
-        for row, pruned in zip(base[:-1], other[:-1], strict=True):
+        for row, ours in zip(base, other, strict=True):
             ratios = ", ".join(
-                f"{pruned[key] / row[key]:.2f}"
-                for key in ("activity", "error", "update")
+                f"{ours[key] / row[key]:.2f}" for key in ("activity", "error", "update")
             )
             signal = f"{row['activity']:.3g} | {row['error']:.3g} | {row['update']:.2e}"
             print(f"{name} | {row['layer']} | {signal} | {ratios} |")
-        (full, pruned) = (base[-1], other[-1])
         ratio = pruned["output"] / full["output"]
         print(
             f"{name} | output field | {full['output']:.3g} | loss {full['loss']:.5f} "
