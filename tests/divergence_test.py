@@ -1,6 +1,7 @@
-"""Runs whose loss or state becomes non-finite: stopped at that step with a
-one-paragraph message and exit status 3, never checkpointed, resumable from the
-last finite checkpoint at a smaller lr; --on_divergence=continue trains on."""
+"""Runs whose loss or state becomes non-finite, or whose loss explodes above
+--loss_ceiling: stopped at that step with a one-paragraph message and exit
+status 3, never checkpointed, resumable from the last finite checkpoint at a
+smaller lr; --on_divergence=continue trains on."""
 
 import json
 import os
@@ -12,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from urfbtf import checkpoint, divergence, recorder, train
+from urfbtf import checkpoint, divergence, losses, recorder, train
 from urfbtf.config import Config
 from urfbtf.errors import DivergenceError, UsageError
 
@@ -32,6 +33,9 @@ DIVERGING = dict(
     val_examples=100,
     eval_batch_size=500,
     epochs=3,
+    # These tests are of a loss that becomes non-finite: no ceiling stops it
+    # before (the ceiling's own tests are at the end).
+    loss_ceiling=0.0,
 )
 # Small enough to recover from the blown-up weights of epoch 1 at lr=1.
 RECOVERING_LR = 1e-6
@@ -243,3 +247,60 @@ def test_the_lr_history_lists_each_rate_from_its_first_epoch():
         {"lr": 0.1, "from_epoch": 5, "diverged": {"epoch": 6, "step": 1}},
         {"lr": 0.01, "from_epoch": 5},
     ]
+
+
+def test_the_loss_of_a_zero_output_is_chance():
+    """ln C for softmax cross-entropy; 1 + off_class_fac for the hinge loss
+    (eq. 4 at x = 0: max(1, 0) + μ (C − 1), μ = off_class_fac / (C − 1))."""
+    softmax = losses.get_loss("softmax")
+    assert losses.zero_output_loss(softmax, 10) == pytest.approx(np.log(10))
+    assert losses.zero_output_loss(softmax, 1000) == pytest.approx(np.log(1000))
+    hinge = losses.get_loss("hinge", off_class_fac=0.5)
+    assert losses.zero_output_loss(hinge, 10) == pytest.approx(1.5)
+
+
+def test_a_finite_loss_above_the_ceiling_stops_the_run_before_its_checkpoint(
+    tmp_path,
+):
+    """At lr=1 the running mean goes 2, 3, 12, 1e3 in epoch 1 (DIVERGING's
+    comment), finite: above 10 times the hinge loss of a zero output (2) at
+    step 4, so the run stops there with nothing checkpointed."""
+    config = Config(**{**DIVERGING, "lr": 1.0, "loss_ceiling": 10.0})
+    with pytest.raises(DivergenceError) as stopped:
+        train.run(config, tmp_path, **QUIET)
+    assert stopped.value.exit_code == 3
+    message = str(stopped.value)
+    assert "\n" not in message
+    assert re.search(
+        r"diverged in epoch 1, step [2-4] of 4 under rule urfb at lr=1: the "
+        r"training loss rose to [0-9.e+]+ .*above its ceiling of 20, "
+        r"--loss_ceiling times the loss of an all-zero output\. That epoch was "
+        r"not checkpointed.*--loss_ceiling=0",
+        message,
+    ), message
+    assert "No epoch had finished before it" in message
+    assert checkpoint.checkpoints(tmp_path / "checkpoints") == []
+    [record] = recorder.read_metrics(tmp_path)
+    assert record["diverged"] is True and record["loss_ceiling"] == 20.0
+    assert np.isfinite(record["train_loss"]) and record["train_loss"] > 20.0
+
+
+def test_continue_trains_on_above_the_ceiling_and_checkpoints_the_finite_state(
+    tmp_path,
+):
+    config = Config(
+        **{**DIVERGING, "lr": 1.0, "loss_ceiling": 10.0, "epochs": 1},
+        on_divergence="continue",
+    )
+    train.run(config, tmp_path, **QUIET)
+    [record] = recorder.read_metrics(tmp_path)
+    assert record["diverged"] is True and record["loss_ceiling"] == 20.0
+    assert record["checkpointed"] is True and np.isfinite(record["test_loss"])
+    files = checkpoint.checkpoints(tmp_path / "checkpoints")
+    assert [f.name for f in files] == ["epoch-000001.npz"]
+
+
+def test_the_loss_ceiling_rejects_a_factor_of_one_or_less():
+    with pytest.raises(UsageError, match=r"loss_ceiling.*0\.5.*factor above 1"):
+        Config(loss_ceiling=0.5).validate()
+    Config(loss_ceiling=0.0).validate()  # Off.

@@ -1,4 +1,5 @@
-"""Divergence: a run whose training loss or state stops being finite.
+"""Divergence: a run whose training loss or state stops being finite, or
+whose loss explodes while it stays finite.
 
 A loss that turns NaN or infinite stays so (non-finite weights give non-finite
 outputs), yet Keras trains on to the last epoch and exits normally, and since a
@@ -12,6 +13,12 @@ checkpointed (`urfbtf.checkpoint.save` refuses it). By default
 non-finite gradient makes the weights it updates non-finite, and with them the
 next step's loss: it is caught there, or, for weights off the forward path,
 before the checkpoint.
+
+A loss can also explode and stay finite: a run that trains on with a loss of
+hundreds, its error at chance, ends as if it had succeeded. So a training loss
+above a ceiling, `--loss_ceiling` (10) times the loss of an all-zero output
+(chance level), counts as a divergence too, caught at the step it crosses it,
+before its epoch is checkpointed; the ceiling applies to classification losses.
 
 With `on_divergence="continue"`, for those who study divergence, the run trains
 on and records every diverged epoch in metrics.jsonl, but still checkpoints only
@@ -51,7 +58,10 @@ class Divergence:
         step: the training step within the epoch (1-based) after which the loss
             was first non-finite, or, for `variables`, the epoch's last step.
         steps: the steps of the epoch (None if unknown).
-        loss: the non-finite training loss (None if the loss stayed finite).
+        loss: the non-finite training loss, or the finite one above `ceiling`
+            (None if the loss stayed finite and under any ceiling).
+        ceiling: the loss ceiling that `loss` rose above (None: the loss, or
+            the state, became non-finite).
         variables: the non-finite variables, when the state was found
             non-finite while the loss was finite.
         last_finite_loss: (loss, epoch, step) of the last finite training loss
@@ -63,17 +73,21 @@ class Divergence:
     step: int
     steps: int | None = None
     loss: float | None = None
+    ceiling: float | None = None
     variables: tuple[str, ...] = ()
     last_finite_loss: tuple[float, int, int | None] | None = None
 
     def record(self) -> dict:
         """The fields a diverged epoch's line of metrics.jsonl carries."""
         last = self.last_finite_loss
-        return {
+        fields = {
             "diverged": True,
             "diverged_step": self.step,
             "last_finite_loss": last[0] if last else None,
         }
+        if self.ceiling is not None:
+            fields["loss_ceiling"] = self.ceiling
+        return fields
 
     def where(self) -> str:
         of = f" of {self.steps}" if self.steps else ""
@@ -90,6 +104,12 @@ class Divergence:
             return (
                 f"the state became non-finite (NaN or infinite) in {names} while "
                 f"the training loss stayed finite{finite}"
+            )
+        if self.ceiling is not None:
+            return (
+                f"the training loss rose to {self.loss:.4g} (Keras' running mean over "
+                f"the epoch), above its ceiling of {self.ceiling:.4g}, --loss_ceiling "
+                "times the loss of an all-zero output"
             )
         text = f"the training loss became {self.loss}"
         if last is None:
@@ -113,9 +133,15 @@ def message(
     """The one-paragraph message of a run stopped by `divergence`."""
     at_lr = f" at lr={lr:g}" if lr is not None else ""
     smaller = f" (e.g. --lr={lr / 10:g})" if lr is not None else ""
+    exploded = divergence.ceiling is not None  # Finite, above the ceiling.
+    kept = (
+        "That epoch was not checkpointed"
+        if exploded
+        else "No non-finite state was checkpointed"
+    )
     text = (
         f"The run diverged in {divergence.where()} under rule {rule}{at_lr}: "
-        f"{divergence.what()}. No non-finite state was checkpointed, and "
+        f"{divergence.what()}. {kept}, and "
         f"{Path(model_dir) / 'metrics.jsonl'} records the divergence. "
     )
     if checkpoint_epoch:
@@ -125,8 +151,14 @@ def message(
         )
     else:
         text += (
-            "No epoch had finished with finite state, so there is no checkpoint: "
+            f"No epoch had finished {'before it' if exploded else 'with finite state'}"
+            ", so there is no checkpoint: "
             f"the same command with a smaller --lr{smaller} starts the run again"
+        )
+    if exploded:
+        return text + (
+            "; or add --on_divergence=continue to train on, or --loss_ceiling=0 "
+            "to let only a NaN or infinite loss count."
         )
     return text + (
         "; or add --on_divergence=continue to train on (non-finite state is still "

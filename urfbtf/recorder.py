@@ -10,11 +10,13 @@ metrics line, and a run resumed from it drops any line written after it (see
 are all-reduced) but only the chief writes.
 
 It also watches for divergence (`urfbtf.divergence`): the training loss after
-every step (Keras reports it to callbacks; the multi-worker loop only at the end
-of each epoch) and the whole state before every checkpoint. A diverged epoch's
-line carries "diverged": true, its step and the last finite loss; non-finite
-state is never checkpointed; with on_divergence="stop" the run stops at that
-step with a `DivergenceError`. A write that fails raises `RunFilesError`.
+every step, non-finite or above the loss ceiling (Keras reports it to
+callbacks; the multi-worker loop only at the end of each epoch), and the whole
+state before every checkpoint. A diverged epoch's line carries "diverged":
+true, its step and the last finite loss; non-finite state is never
+checkpointed; with on_divergence="stop" the run stops at that step, before its
+epoch is checkpointed, with a `DivergenceError`. A write that fails raises
+`RunFilesError`.
 """
 
 from __future__ import annotations
@@ -60,9 +62,13 @@ class RunRecorder(keras.callbacks.Callback):
             asked for its per-epoch metrics and for the optimizers whose state
             the checkpoints hold.
         on_divergence: "stop" raises `DivergenceError` at the step the loss (or,
-            at the end of an epoch, the state) is first non-finite; "continue"
-            trains on. Either way non-finite state is not checkpointed.
+            at the end of an epoch, the state) is first non-finite, or the loss
+            above `loss_ceiling`; "continue" trains on. Either way non-finite
+            state is not checkpointed.
         lr: the run's learning rate, for the divergence message.
+        loss_ceiling: a finite training loss above it counts as divergence as
+            a non-finite one does (`urfbtf.train._loss_ceiling`); None: only a
+            non-finite loss.
 
     Attributes:
         diverged: the run's first `urfbtf.divergence.Divergence`, or None.
@@ -82,10 +88,12 @@ class RunRecorder(keras.callbacks.Callback):
         rule: rules.Rule | None = None,
         on_divergence: str = "stop",
         lr: float | None = None,
+        loss_ceiling: float | None = None,
     ):
         super().__init__()
         self.on_divergence = on_divergence
         self.lr = lr
+        self.loss_ceiling = loss_ceiling
         self.diverged = None
         self._divergence = None  # The current epoch's first.
         self._last_finite_loss = None  # (loss, epoch, step)
@@ -162,12 +170,15 @@ class RunRecorder(keras.callbacks.Callback):
         return (self.params or {}).get("steps")
 
     def _check_loss(self, loss, step: int, logs) -> None:
-        """Records the first non-finite training loss of the epoch (after
-        training step `step`, 1-based); the loss Keras reports is the epoch's
-        running mean, which stays non-finite once a step's loss was."""
+        """Records the first training loss of the epoch (after training step
+        `step`, 1-based) that is non-finite or above the loss ceiling; the loss
+        Keras reports is the epoch's running mean, which stays non-finite once
+        a step's loss was."""
         if loss is None or self._divergence is not None:
             return
-        if math.isfinite(loss):
+        finite = math.isfinite(loss)
+        exploded = finite and self.loss_ceiling is not None and loss > self.loss_ceiling
+        if finite and not exploded:
             self._last_finite_loss = (float(loss), self._epoch + 1, step)
             return
         self._diverge(
@@ -176,6 +187,7 @@ class RunRecorder(keras.callbacks.Callback):
                 step,
                 self._steps(),
                 loss=float(loss),
+                ceiling=self.loss_ceiling if exploded else None,
                 last_finite_loss=self._last_finite_loss,
             ),
             logs,

@@ -136,6 +136,16 @@ def _metrics(config: Config, num_classes: int) -> list:
     return [ErrorRate(), *([TopKError(5)] if num_classes >= TOP5_MIN_CLASSES else [])]
 
 
+def _loss_ceiling(config: Config, model, num_classes: int) -> float | None:
+    """The training loss above which a run counts as diverged although its loss
+    is finite (`--loss_ceiling`): that many times chance, the loss of an
+    all-zero output. None (only NaN or infinity counts) when it is off, and for
+    regression, whose loss at a zero output depends on the targets."""
+    if not config.loss_ceiling or config.loss in losses.REGRESSION_LOSSES:
+        return None
+    return config.loss_ceiling * losses.zero_output_loss(model.loss, num_classes)
+
+
 def run_trials(config: Config, count: int, model_dir=None, **run_args) -> dict:
     """`urfbtf.trials.run_trials`: `count` seeds of `config`, summarised."""
     return trials.run_trials(config, count, model_dir, **run_args)
@@ -308,6 +318,7 @@ def _fit(
         rule=rules.get_rule(config.rule),
         on_divergence=config.on_divergence,
         lr=config.lr,
+        loss_ceiling=_loss_ceiling(config, model, inputs.num_classes),
     )
     if verbose == "auto":
         verbose = 1 if sys.stdout.isatty() else 2
