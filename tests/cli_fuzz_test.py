@@ -34,6 +34,7 @@ CHOICES = {
     "freeze_conv": ["true", "false"],
     "direct_output": ["error", "direct"],
     "probe_every": ["0", "1", "-1"],
+    "loss_ceiling": ["10", "0", "0.5"],
     "nonlin_scale": ["0.5", "1", "0"],
     "kernel_init": ["glorot_uniform", "he_uniform", "ones"],
     # Not mirrored: a second MirroredStrategy in one process breaks collectives
