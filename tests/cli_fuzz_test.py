@@ -43,7 +43,7 @@ CHOICES = {
 }
 # Most flags keep their default in a draw, so that most combinations can run.
 CHANGE_PROBABILITY = 0.15
-COMBINATIONS = 200
+COMBINATIONS = 160
 
 
 def _draw(rng: random.Random) -> list[str]:
