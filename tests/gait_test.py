@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from urfbtf import checkpoint, losses, nets, rules, train
+from urfbtf import blocks, checkpoint, losses, nets, rules, train
 from urfbtf.config import Config
 from urfbtf.errors import UsageError
 from urfbtf.layers import InvertibleDense, Narrow
@@ -248,6 +248,29 @@ def test_gait_bp_regularised_projection_makes_rows_orthogonal_keeping_lengths():
     assert np.abs(off).max() < 1e-4 * lengths.max() ** 2
     again = gait_bp_regularised.orthogonal_rows(projected).numpy()
     np.testing.assert_allclose(again, projected, rtol=1e-3, atol=1e-4)
+
+
+def test_gait_bp_regularised_width_builds_the_net_that_wide():
+    """tools/gait_bp_regularised.py --width N: the fully connected net with N
+    units in every hidden layer and an N×N output layer; a width below the
+    classes, or a net that is not fully connected, is refused (exit status 2)
+    before any data is read."""
+    import gait_bp_regularised
+
+    from urfbtf.nets import gait as gait_nets
+
+    model = nets.build_net(
+        gait_nets.net(*gait_nets.fully_connected(3, 48)),
+        input_shape=(32, 32, 3),
+        num_classes=10,
+        rule="bp",
+    )
+    shapes = [tuple(block.layer.kernel.shape) for block in blocks.blocks(model)]
+    assert shapes == [(3072, 48), (48, 48), (48, 48), (48, 48)]
+    for argv in (["--width", "8"], ["--width", "64", "--net", "gait_cifar_conv"]):
+        with pytest.raises(SystemExit) as exit_info:
+            gait_bp_regularised.main(["no/such/data/dir", *argv])
+        assert exit_info.value.code == 2
 
 
 @pytest.mark.parametrize("norm", [0.0, 1e-4])

@@ -3,7 +3,8 @@ tells the regulariser's cost from GAIT-prop's.
 
     python tools/gait_bp_regularised.py DATA_DIR [--net gait_cifar_fc3]
         [--ortho_reg 0.1] [--epochs 10] [--seed 0] [--freeze 0]
-        [--only dense2,dense3] [--project] [--lr 1e-4]
+        [--only dense2,dense3] [--project] [--lr 1e-4] [--batch_size 100]
+        [--width 512]
 
 GAIT-prop trains its nets under λ Σ_l ‖W_l W_lᵀ − diag(W_l W_lᵀ)‖² (Ahmad et
 al. 2020; the GAIT-prop ImageNet paper, sec. 2.3), backpropagation in the paper
@@ -25,6 +26,10 @@ nearest to its rows, (WWᵀ)^(-1/2) W (symmetric orthogonalisation), rescaled,
 W ← diag(d) (WWᵀ)^(-1/2) W with d the row lengths: the constraint itself
 without the regulariser's gradient in Adam's statistics. The last column is
 the largest |cosine| between two rows of each regularised layer.
+
+Whether the cost depends on the width: --width N builds the fully connected
+net (gait_cifar_fc3 or gait_cifar_fc6) with N units in every hidden layer
+instead of its 512, the square layers and the square output N×N.
 """
 
 import argparse
@@ -35,6 +40,7 @@ import numpy as np
 import tensorflow as tf
 
 from urfbtf import blocks, data, losses, nets
+from urfbtf.nets import gait
 from urfbtf.rules.gait import orthogonality_penalty
 
 
@@ -50,13 +56,23 @@ def main(argv=None) -> int:
     parser.add_argument("--freeze", type=int, default=0)
     parser.add_argument("--only", default="", help="comma-separated layer names")
     parser.add_argument("--project", action="store_true")
+    parser.add_argument("--width", type=int, default=0, help="hidden units")
     args = parser.parse_args(argv)
+    net = args.net
+    if args.width:
+        hidden = {"gait_cifar_fc3": 3, "gait_cifar_fc6": 6}.get(args.net)
+        if hidden is None or args.width < 10:
+            parser.error(
+                f"--width {args.width} --net {args.net}: --width needs a width of at "
+                "least 10 (the classes) and --net gait_cifar_fc3 or gait_cifar_fc6"
+            )
+        net = gait.net(*gait.fully_connected(hidden, args.width))
     splits = data.load_splits("cifar10", data_dir=args.data_dir)
     x_train = data.scaled(splits.train_images)
     x_test = data.scaled(splits.test_images)
     keras.utils.set_random_seed(args.seed)
     model = nets.build_net(
-        args.net,
+        net,
         input_shape=x_train.shape[1:],
         num_classes=10,
         rule="bp",
@@ -97,8 +113,9 @@ def main(argv=None) -> int:
         return float(np.mean(np.argmax(logits, axis=1) != y))
 
     constraint = "projected" if args.project else f"ortho_reg {args.ortho_reg:g}"
+    width = f" of width {args.width}" if args.width else ""
     print(
-        f"{args.net}, bp, {constraint} on {[layer.name for layer in inverted]}, "
+        f"{args.net}{width}, bp, {constraint} on {[layer.name for layer in inverted]}, "
         f"adam {args.lr:g}, seed {args.seed}, {args.freeze} lowest layers frozen"
     )
     print("| epoch | train err % | test err % | max row cosine |")

@@ -29,10 +29,10 @@ def net(*steps) -> tuple:
     return (PAPER, *steps, Output(square=True))
 
 
-def fully_connected(hidden: int) -> tuple:
-    """`hidden` layers of WIDTH units: an ordinary first one, then square ones."""
+def fully_connected(hidden: int, width: int = WIDTH) -> tuple:
+    """`hidden` layers of `width` units: an ordinary first one, then square ones."""
     return (
-        Dense("dense1", WIDTH),
+        Dense("dense1", width),
         *(InvDense(f"dense{i}") for i in range(2, hidden + 1)),
     )
 
