@@ -250,26 +250,32 @@ def test_gait_bp_regularised_projection_makes_rows_orthogonal_keeping_lengths():
     np.testing.assert_allclose(again, projected, rtol=1e-3, atol=1e-4)
 
 
-def test_gait_bp_regularised_width_builds_the_net_that_wide():
-    """tools/gait_bp_regularised.py --width N: the fully connected net with N
-    units in every hidden layer and an N×N output layer; a width below the
-    classes, or a net that is not fully connected, is refused (exit status 2)
-    before any data is read."""
+def test_widened_nets_and_the_tools_width():
+    """`urfbtf.nets.gait.widened` (tools/gait_bp_regularised.py and
+    tools/bench_gait.py --width N): the fully connected net with N units in
+    every hidden layer and an N×N output layer; a width below the classes, or
+    a net that is not fully connected, is refused, by the tool with exit
+    status 2 before any data is read."""
     import gait_bp_regularised
 
     from urfbtf.nets import gait as gait_nets
 
     model = nets.build_net(
-        gait_nets.net(*gait_nets.fully_connected(3, 48)),
+        gait_nets.widened("gait_cifar_fc3", 48),
         input_shape=(32, 32, 3),
         num_classes=10,
         rule="bp",
     )
     shapes = [tuple(block.layer.kernel.shape) for block in blocks.blocks(model)]
     assert shapes == [(3072, 48), (48, 48), (48, 48), (48, 48)]
-    for argv in (["--width", "8"], ["--width", "64", "--net", "gait_cifar_conv"]):
+    assert gait_nets.widened("gait_cifar_fc6", 512) == nets.NETS["gait_cifar_fc6"]
+    for name, width in (("gait_cifar_fc3", 8), ("gait_cifar_conv", 64)):
+        with pytest.raises(ValueError, match=f"width {width} for '{name}'"):
+            gait_nets.widened(name, width)
         with pytest.raises(SystemExit) as exit_info:
-            gait_bp_regularised.main(["no/such/data/dir", *argv])
+            gait_bp_regularised.main(
+                ["no/such/data/dir", "--width", str(width), "--net", name]
+            )
         assert exit_info.value.code == 2
 
 

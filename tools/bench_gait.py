@@ -1,6 +1,7 @@
 """One training step of GAIT-prop against BP's and FA's, on the GAIT nets.
 
     python tools/bench_gait.py [--nets gait_cifar_fc3 gait_cifar_conv] [--batch 100]
+        [--width 512]
 
 Builds each net as the runner does (leaky ReLU, orthogonal weights, softmax
 cross-entropy, Adam) under bp, frfb and normalized gait (η 1e-4, λ 0.1; also
@@ -9,6 +10,8 @@ steps with the rules interleaved in one process (the machine is shared: ratios
 measured side by side, medians).
 A GAIT-prop step adds, per square layer, one matrix inverse, the orthogonality
 regulariser's Gram matrix and gradient (each O(n³)), and the targets' pass down.
+With --width N the fully connected nets are built with N hidden units (as
+tools/gait_bp_regularised.py --width): how that O(n³) grows against BP's step.
 """
 
 import argparse
@@ -20,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from urfbtf import losses, nets, rules
+from urfbtf.nets import gait
 
 # (label, rule, its settings)
 RULES = (
@@ -60,13 +64,20 @@ def main(argv=None) -> int:
         "--nets", nargs="+", default=["gait_cifar_fc3", "gait_cifar_conv"]
     )
     parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--width", type=int, default=0, help="fc nets' hidden units")
     args = parser.parse_args(argv)
+    if args.width and args.width < 10:
+        parser.error(f"--width {args.width}: at least 10 units (the classes)")
     rng = np.random.default_rng(0)
     x = rng.uniform(size=(args.batch, 32, 32, 3)).astype("float32")
     y = rng.integers(0, 10, args.batch)
     steps = iter(tf.data.Dataset.from_tensors((x, y)).repeat())
     print("| net | rule | ms/step | ratio to bp |\n|---|---|---|---|")
-    for net in args.nets:
+    for name in args.nets:
+        net = name
+        if args.width and name in gait.FULLY_CONNECTED:
+            net = gait.widened(name, args.width)
+            name = f"{name}, width {args.width}"
         models = {
             label: compiled(net, rule, settings, args.batch)
             for label, rule, settings in RULES
@@ -84,7 +95,7 @@ def main(argv=None) -> int:
         bp = np.median(times["bp"])
         for rule in models:
             ms = np.median(times[rule])
-            print(f"| {net} | {rule} | {1000 * ms:.1f} | {ms / bp:.2f} |")
+            print(f"| {name} | {rule} | {1000 * ms:.1f} | {ms / bp:.2f} |")
     return 0
 
 

@@ -60,13 +60,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     net = args.net
     if args.width:
-        hidden = {"gait_cifar_fc3": 3, "gait_cifar_fc6": 6}.get(args.net)
-        if hidden is None or args.width < 10:
-            parser.error(
-                f"--width {args.width} --net {args.net}: --width needs a width of at "
-                "least 10 (the classes) and --net gait_cifar_fc3 or gait_cifar_fc6"
-            )
-        net = gait.net(*gait.fully_connected(hidden, args.width))
+        try:
+            net = gait.widened(args.net, args.width)
+        except ValueError as error:
+            parser.error(f"--width, --net: {error}")
     splits = data.load_splits("cifar10", data_dir=args.data_dir)
     x_train = data.scaled(splits.train_images)
     x_test = data.scaled(splits.test_images)
