@@ -66,17 +66,23 @@ def main(argv=None) -> int:
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--width", type=int, default=0, help="fc nets' hidden units")
     args = parser.parse_args(argv)
-    if args.width and args.width < 10:
-        parser.error(f"--width {args.width}: at least 10 units (the classes)")
+    widened = {}  # name: the net at --width, for the fully connected ones
+    if args.width:
+        fully_connected = [name for name in args.nets if name in gait.FULLY_CONNECTED]
+        if not fully_connected:
+            parser.error(f"--width: none of --nets {args.nets} is fully connected")
+        try:
+            widened = {name: gait.widened(name, args.width) for name in fully_connected}
+        except ValueError as error:
+            parser.error(f"--width: {error}")
     rng = np.random.default_rng(0)
     x = rng.uniform(size=(args.batch, 32, 32, 3)).astype("float32")
     y = rng.integers(0, 10, args.batch)
     steps = iter(tf.data.Dataset.from_tensors((x, y)).repeat())
     print("| net | rule | ms/step | ratio to bp |\n|---|---|---|---|")
     for name in args.nets:
-        net = name
-        if args.width and name in gait.FULLY_CONNECTED:
-            net = gait.widened(name, args.width)
+        net = widened.get(name, name)
+        if name in widened:
             name = f"{name}, width {args.width}"
         models = {
             label: compiled(net, rule, settings, args.batch)
