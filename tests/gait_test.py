@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from urfbtf import blocks, checkpoint, losses, nets, rules, train
+from urfbtf import blocks, checkpoint, data, losses, nets, rules, train
 from urfbtf.config import Config
 from urfbtf.errors import UsageError
 from urfbtf.layers import InvertibleDense, Narrow
@@ -277,6 +277,25 @@ def test_widened_nets_and_the_tools_width():
                 ["no/such/data/dir", "--width", str(width), "--net", name]
             )
         assert exit_info.value.code == 2
+
+
+def test_the_regularised_backprop_tools_normalised_inputs_are_the_runners():
+    """tools/gait_bp_regularised.py --normalize feeds the net what run.sh's
+    --normalize does: `Preprocessing.evaluate` of the same uint8 pixels."""
+    import gait_bp_regularised
+
+    pixels = np.random.default_rng(0).integers(0, 256, (2, 4, 4, 3), np.uint8)
+    preprocessing = data.Preprocessing(shape=(4, 4, 3), normalize="cifar10")
+    runner = np.stack(
+        [preprocessing.evaluate(tf.constant(image), encoded=False) for image in pixels]
+    )
+    tool = gait_bp_regularised.normalized(data.scaled(pixels), "cifar10")
+    np.testing.assert_allclose(tool, runner, rtol=1e-6, atol=1e-6)
+    assert np.abs(tool).max() > 1.5  # normalised, not pixels in [0, 1]
+    np.testing.assert_array_equal(
+        gait_bp_regularised.normalized(data.scaled(pixels), "none"),
+        data.scaled(pixels),
+    )
 
 
 @pytest.mark.parametrize("norm", [0.0, 1e-4])

@@ -4,7 +4,7 @@ tells the regulariser's cost from GAIT-prop's.
     python tools/gait_bp_regularised.py DATA_DIR [--net gait_cifar_fc3]
         [--ortho_reg 0.1] [--epochs 10] [--seed 0] [--freeze 0]
         [--only dense2,dense3] [--project] [--lr 1e-4] [--batch_size 100]
-        [--width 512]
+        [--width 512] [--normalize none]
 
 GAIT-prop trains its nets under λ Σ_l ‖W_l W_lᵀ − diag(W_l W_lᵀ)‖² (Ahmad et
 al. 2020; the GAIT-prop ImageNet paper, sec. 2.3), backpropagation in the paper
@@ -30,6 +30,10 @@ the largest |cosine| between two rows of each regularised layer.
 Whether the cost depends on the width: --width N builds the fully connected
 net (gait_cifar_fc3 or gait_cifar_fc6) with N units in every hidden layer
 instead of its 512, the square layers and the square output N×N.
+
+Whether it depends on the inputs' scale: --normalize cifar10 feeds the net
+pixels normalised by CIFAR-10's per-channel means and standard deviations, as
+run.sh's --normalize=cifar10 does.
 """
 
 import argparse
@@ -57,6 +61,9 @@ def main(argv=None) -> int:
     parser.add_argument("--only", default="", help="comma-separated layer names")
     parser.add_argument("--project", action="store_true")
     parser.add_argument("--width", type=int, default=0, help="hidden units")
+    parser.add_argument(
+        "--normalize", default="none", choices=tuple(data.NORMALIZATIONS)
+    )
     args = parser.parse_args(argv)
     net = args.net
     if args.width:
@@ -65,8 +72,8 @@ def main(argv=None) -> int:
         except ValueError as error:
             parser.error(f"--width, --net: {error}")
     splits = data.load_splits("cifar10", data_dir=args.data_dir)
-    x_train = data.scaled(splits.train_images)
-    x_test = data.scaled(splits.test_images)
+    x_train = normalized(data.scaled(splits.train_images), args.normalize)
+    x_test = normalized(data.scaled(splits.test_images), args.normalize)
     keras.utils.set_random_seed(args.seed)
     model = nets.build_net(
         net,
@@ -110,6 +117,8 @@ def main(argv=None) -> int:
         return float(np.mean(np.argmax(logits, axis=1) != y))
 
     constraint = "projected" if args.project else f"ortho_reg {args.ortho_reg:g}"
+    if args.normalize != "none":
+        constraint += f", inputs normalised ({args.normalize})"
     width = f" of width {args.width}" if args.width else ""
     print(
         f"{args.net}{width}, bp, {constraint} on {[layer.name for layer in inverted]}, "
@@ -130,6 +139,15 @@ def main(argv=None) -> int:
             flush=True,
         )
     return 0
+
+
+def normalized(images: np.ndarray, name: str) -> np.ndarray:
+    """Pixels in [0, 1] less `data.NORMALIZATIONS[name]`'s per-channel means,
+    over its standard deviations (as they are, for "none")."""
+    if data.NORMALIZATIONS[name] is None:
+        return images
+    mean, std = (np.asarray(values, np.float32) for values in data.NORMALIZATIONS[name])
+    return (images - mean) / std
 
 
 def orthogonal_rows(kernel) -> tf.Tensor:
