@@ -102,6 +102,22 @@ def test_the_runners_alignment_plot_draws_the_callbacks_directory(tmp_path):
     assert (tmp_path / "alignment.png").stat().st_size > 0
 
 
+def test_the_alignment_plots_labels_and_axis_are_checked(tmp_path, capsys):
+    """--labels names the runs (one per run, or exit status 2 naming the
+    counts); --ymax must be positive."""
+    callback = Alignment(_data(16), every=1, log_dir=tmp_path / "frfb")
+    _fit(_model("frfb"), callback)
+    run, out = str(tmp_path / "frfb"), tmp_path / "alignment.png"
+    for bad in (["--labels", "a", "b"], ["--ymax", "0"]):
+        with pytest.raises(SystemExit) as exit_info:
+            plot_alignment.main([run, "--out", str(out), *bad])
+        assert exit_info.value.code == 2
+    assert "2 labels for 1 runs" in capsys.readouterr().err
+    assert not out.exists()
+    assert plot_alignment.main([run, "--out", str(out), "--labels", "λ = 3"]) == 0
+    assert "1 runs" in capsys.readouterr().out and out.stat().st_size > 0
+
+
 def test_probes_follow_the_runners_schedule_across_epochs_and_executions():
     callback = Alignment(_data(16), every=3)
     history = _fit(_model("urfb"), callback, epochs=2)

@@ -2,13 +2,16 @@
 Figs. 2C-D and 3C-D).
 
     python tools/plot_alignment.py RUN_DIR [RUN_DIR ...] --out F.png [--smooth 0.95]
+        [--labels A B ...] [--ymax 120]
 
 Reads each run's probes.jsonl (written with --probe_every) and config.json, and
 draws one column per layer: the angle between the rule's weight update and
 backpropagation's (top row), and the mean angle between the errors they deliver
 at the layer's output, with a band of one standard deviation over the probe batch
 (bottom row). One colour per run. `--smooth` applies the paper's exponentially
-weighted moving average (0: none). Reads only those two files.
+weighted moving average (0: none). Reads only those two files. Each run is
+labelled "net rule" unless --labels names them (runs of one rule that differ in
+a setting); --ymax sets the angle axis's top, for rules within a few degrees.
 """
 
 import argparse
@@ -58,8 +61,14 @@ def _series(records: list[dict], key: str, layer: str) -> np.ndarray:
     return np.array([r.get(f"{key}/{layer}", np.nan) for r in records], dtype=float)
 
 
-def plot_alignment(runs: list[tuple[str, list[dict]]], out: Path, momentum: float = 0):
-    """Draws `runs` (label, records) into `out`; returns the figure."""
+def plot_alignment(
+    runs: list[tuple[str, list[dict]]],
+    out: Path,
+    momentum: float = 0,
+    ymax: float = 120,
+):
+    """Draws `runs` (label, records) into `out`, angles from 0 to `ymax`
+    degrees; returns the figure."""
     layers = []
     for _, records in runs:
         for key in records[0]:
@@ -84,8 +93,9 @@ def plot_alignment(runs: list[tuple[str, list[dict]]], out: Path, momentum: floa
         axes[1, column].set_title(f"{layer}: error angle")
         axes[1, column].set_xlabel("step")
         for row in range(2):
-            axes[row, column].axhline(90, color="gray", linewidth=0.5)
-            axes[row, column].set_ylim(0, 120)
+            if ymax > 90:
+                axes[row, column].axhline(90, color="gray", linewidth=0.5)
+            axes[row, column].set_ylim(0, ymax)
     axes[0, 0].set_ylabel("degrees to backprop")
     axes[1, 0].set_ylabel("degrees to backprop")
     axes[0, 0].legend(fontsize=8)
@@ -96,7 +106,7 @@ def plot_alignment(runs: list[tuple[str, list[dict]]], out: Path, momentum: floa
     return figure
 
 
-def main() -> int:
+def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dirs", nargs="+", type=Path)
     parser.add_argument("--out", type=Path, required=True)
@@ -106,13 +116,27 @@ def main() -> int:
         default=0.0,
         help="momentum of an exponential moving average (0: none)",
     )
-    args = parser.parse_args()
+    parser.add_argument("--labels", nargs="+", help="one per run, in order")
+    parser.add_argument("--ymax", type=float, default=120.0, help="degrees")
+    args = parser.parse_args(argv)
+    if args.labels is not None and len(args.labels) != len(args.run_dirs):
+        parser.error(
+            f"--labels: {len(args.labels)} labels for {len(args.run_dirs)} runs; "
+            "give one per run, in order"
+        )
+    if args.ymax <= 0:
+        parser.error(f"--ymax {args.ymax:g}: must be a positive number of degrees")
     try:
         runs = [read_probes(run_dir) for run_dir in args.run_dirs]
     except ValueError as error:
         print(f"plot_alignment: {error}", file=sys.stderr)
         return 2
-    plot_alignment(runs, args.out, args.smooth)
+    if args.labels is not None:
+        runs = [
+            (label, records)
+            for label, (_, records) in zip(args.labels, runs, strict=True)
+        ]
+    plot_alignment(runs, args.out, args.smooth, args.ymax)
     print(f"wrote {args.out} ({len(runs)} runs)")
     return 0
 
