@@ -210,7 +210,8 @@ def test_gait_orthogonality_tells_row_lengths_from_rows_out_of_orthogonality():
 
 def test_gait_summary_names_what_a_run_changes_from_its_cell():
     """tools/gait_summary.py: a run at its flagfile's settings changes nothing;
-    one with row lengths, another λ and another seed says so, in that order."""
+    one with row lengths, another λ, rate, batch, input normalization and seed
+    says so, in that order."""
     import gait_summary
 
     cell = {
@@ -220,12 +221,18 @@ def test_gait_summary_names_what_a_run_changes_from_its_cell():
         "ortho_reg": 0.1,
         "optimizer": "adam",
         "lr": 1e-4,
+        "batch_size": 100,
+        "normalize": "none",
         "seed": 0,
     }
     assert gait_summary.variant(cell) == "–"
     changed = {**cell, "gait_row_lengths": True, "ortho_reg": 0.03, "seed": 2}
     assert gait_summary.variant(changed) == "row lengths, λ = 0.03, seed 2"
     assert gait_summary.variant({**cell, "rule": "bp", "seed": 1}) == "seed 1"
+    inputs = {**cell, "lr": 3e-4, "batch_size": 50, "normalize": "cifar10"}
+    assert gait_summary.variant(inputs) == (
+        "adam 0.0003, batch 50, inputs normalized (cifar10)"
+    )
 
 
 def test_gait_bp_regularised_projection_makes_rows_orthogonal_keeping_lengths():

@@ -44,7 +44,8 @@ def median_angles(run_dir: Path) -> dict:
 
 def variant(config: dict) -> str:
     """What a run changes from its flagfile cell (flags/gait/): the paper's
-    arithmetic, λ = 0.1, Adam 1e-4, eq. 4's incremental factor, seed 0."""
+    arithmetic, λ = 0.1, Adam 1e-4, batch 100, pixels in [0, 1], eq. 4's
+    incremental factor, seed 0."""
     changes = []
     if config["rule"] in ("gait", "tp_exact"):
         if config.get("gait_differences"):
@@ -55,6 +56,10 @@ def variant(config: dict) -> str:
             changes.append(f"λ = {config['ortho_reg']:g}")
     if config["optimizer"] != "adam" or config["lr"] != 1e-4:
         changes.append(f"{config['optimizer']} {config['lr']:g}")
+    if config.get("batch_size", 100) != 100:
+        changes.append(f"batch {config['batch_size']}")
+    if config.get("normalize", "none") != "none":
+        changes.append(f"inputs normalized ({config['normalize']})")
     if config.get("seed", 0) != 0:
         changes.append(f"seed {config['seed']}")
     return ", ".join(changes) or "–"
