@@ -286,6 +286,33 @@ def test_widened_nets_and_the_tools_width():
         assert exit_info.value.code == 2
 
 
+def test_the_benchmarks_gait_section_times_every_rule_against_bp(monkeypatch):
+    """tools/bench.py --sections gait: a step time and a ratio to BP's for
+    every rule of tools/bench_gait.py on both GAIT nets (BP's ratio 1), in a
+    table with a row each; an unknown section exits 2 before timing anything."""
+    import bench
+    import bench_gait
+
+    monkeypatch.setattr(bench, "GAIT_NETS", ("gait_cifar_conv",))
+    monkeypatch.setattr(bench, "GAIT_BATCH", 4)
+    results = bench.bench_gait(rounds=1, steps=1)
+    labels = [label for label, _, _ in bench_gait.RULES]
+    assert set(results) == {
+        f"{kind}/gait_cifar_conv/{label}"
+        for kind in ("ms", "ratio")
+        for label in labels
+    }
+    assert results["ratio/gait_cifar_conv/bp"] == 1.0
+    assert all(value > 0 for value in results.values())
+    table = bench.gait_table(results).splitlines()
+    assert len(table) == 3 + len(labels) and table[3].startswith(
+        "| gait_cifar_conv | bp |"
+    )
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main(["--sections", "gait,nope"])
+    assert exit_info.value.code == 2
+
+
 def test_the_regularised_backprop_tools_normalised_inputs_are_the_runners():
     """tools/gait_bp_regularised.py --normalize feeds the net what run.sh's
     --normalize does: `Preprocessing.evaluate` of the same uint8 pixels."""

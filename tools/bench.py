@@ -1,9 +1,9 @@
 """Training-step time (and memory) of urfbtf's rules and layers, side by side.
 
-    python tools/bench.py [--sections rules,untied,targets] [--rounds 7] [--steps 3]
-                          [--json] [--nondeterministic]
+    python tools/bench.py [--sections rules,untied,targets,gait] [--rounds 7]
+                          [--steps 3] [--json] [--nondeterministic]
 
-Three sections, each timed in one process with every variant interleaved: each
+Four sections, each timed in one process with every variant interleaved: each
 round times `steps` training steps of every variant on the same batch, in a
 shuffled order, and a ratio is taken within each round, then the median over
 rounds. Load from other processes on a shared machine then hits both sides of a
@@ -24,6 +24,10 @@ ratio alike.
   (tp, dtp, sdtp, aosdtp) with `--tp_schedule=parallel`: one step trains the
   forward weights and the inverses. Keys `ms/<net>/<rule>` and
   `ratio/<net>/<rule>` (step time / bp's).
+* gait: gait_cifar_fc3 and gait_cifar_conv at batch 100 (leaky ReLU, orthogonal
+  weights, softmax cross-entropy, Adam, as flags/gait/) under bp, frfb and
+  normalized GAIT-prop (λ 0.1), with and without --gait_row_lengths: the models
+  of tools/bench_gait.py. Keys `ms/<net>/<rule>` and `ratio/<net>/<rule>`.
 
 TensorFlow runs in the runner's default deterministic mode unless
 `--nondeterministic` is given.
@@ -58,6 +62,9 @@ UNTIED_VARIANTS = ("tied", "sparse", "dense")
 TARGET_NETS = ("bartunov_mnist_fc", "bartunov_mnist_lc")
 TARGET_RULES = ("tp", "dtp", "sdtp", "aosdtp")
 TARGET_BATCH = 100
+SECTIONS = ("rules", "untied", "targets", "gait")
+GAIT_NETS = ("gait_cifar_fc3", "gait_cifar_conv")
+GAIT_BATCH = 100
 
 
 def build(net: str, rule: str, batch_size: int, untie: str = "", impl: str = "dense"):
@@ -116,6 +123,18 @@ def bench_targets(rounds: int, steps: int) -> dict:
             results[f"ms/{net}/{name}"] = statistics.median(values)
         for rule in TARGET_RULES:
             results[f"ratio/{net}/{rule}"] = ratio(times[rule], times["bp"])
+    return results
+
+
+def bench_gait(rounds: int, steps: int) -> dict:
+    from bench_gait import step_functions  # tools/ is on sys.path
+
+    results = {}
+    for net in GAIT_NETS:
+        times = interleaved(step_functions(net, GAIT_BATCH), rounds, steps)
+        for name, values in times.items():
+            results[f"ms/{net}/{name}"] = statistics.median(values)
+            results[f"ratio/{net}/{name}"] = ratio(values, times["bp"])
     return results
 
 
@@ -248,6 +267,21 @@ def targets_table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def gait_table(results: dict) -> str:
+    lines = [
+        f"gait: batch {GAIT_BATCH}; median over rounds; ratio = step time / bp's",
+        "| net | rule | ms/step | ratio to bp |",
+        "|---|---|---|---|",
+    ]
+    for key in sorted(k for k in results if k.startswith("ms/gait_")):
+        _, net, rule = key.split("/", 2)
+        lines.append(
+            f"| {net} | {rule} | {results[key]:.1f} | "
+            f"{results[f'ratio/{net}/{rule}']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
 def memory_probe(spec: str, steps: int) -> None:
     variant, batch_size = spec.split(":")
     step = untied_variant(variant, int(batch_size))
@@ -256,9 +290,9 @@ def memory_probe(spec: str, steps: int) -> None:
     print(recorder.peak_rss_mb())
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sections", default="rules,untied,targets")
+    parser.add_argument("--sections", default=",".join(SECTIONS))
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -268,13 +302,16 @@ def main() -> None:
         help="leave TensorFlow's nondeterministic defaults",
     )
     parser.add_argument("--memory_probe", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    sections = args.sections.split(",")
+    unknown = sorted(set(sections) - set(SECTIONS))
+    if unknown:
+        parser.error(f"--sections {unknown}: the sections are {', '.join(SECTIONS)}")
     if not args.nondeterministic:
         train.make_deterministic()
     if args.memory_probe:
         memory_probe(args.memory_probe, args.steps)
         return
-    sections = args.sections.split(",")
     results, tables = {}, []
     if "rules" in sections:
         results.update(bench_rules(args.rounds, args.steps))
@@ -285,6 +322,9 @@ def main() -> None:
     if "targets" in sections:
         results.update(bench_targets(args.rounds, args.steps))
         tables.append(targets_table(results))
+    if "gait" in sections:
+        results.update(bench_gait(args.rounds, args.steps))
+        tables.append(gait_table(results))
     print(json.dumps(results, sort_keys=True) if args.json else "\n\n".join(tables))
 
 

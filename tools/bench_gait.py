@@ -58,6 +58,22 @@ def compiled(net, rule, settings, batch):
     return model
 
 
+def step_functions(net, batch: int) -> dict:
+    """{rule label: a function that runs one compiled training step of `net`}
+    under each of RULES, all on one fixed random batch of CIFAR-10's shape."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(batch, 32, 32, 3)).astype("float32")
+    y = rng.integers(0, 10, batch)
+    batches = iter(tf.data.Dataset.from_tensors((x, y)).repeat())
+    models = {
+        label: compiled(net, rule, settings, batch) for label, rule, settings in RULES
+    }
+    return {
+        label: (lambda model=model: model.train_function(batches))
+        for label, model in models.items()
+    }
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -75,31 +91,24 @@ def main(argv=None) -> int:
             widened = {name: gait.widened(name, args.width) for name in fully_connected}
         except ValueError as error:
             parser.error(f"--width: {error}")
-    rng = np.random.default_rng(0)
-    x = rng.uniform(size=(args.batch, 32, 32, 3)).astype("float32")
-    y = rng.integers(0, 10, args.batch)
-    steps = iter(tf.data.Dataset.from_tensors((x, y)).repeat())
     print("| net | rule | ms/step | ratio to bp |\n|---|---|---|---|")
     for name in args.nets:
         net = widened.get(name, name)
         if name in widened:
             name = f"{name}, width {args.width}"
-        models = {
-            label: compiled(net, rule, settings, args.batch)
-            for label, rule, settings in RULES
-        }
-        for model in models.values():
+        steps = step_functions(net, args.batch)
+        for step in steps.values():
             for _ in range(3):
-                model.train_function(steps)
-        times = {r: [] for r in models}
+                step()
+        times = {r: [] for r in steps}
         for _ in range(5):
-            for rule, model in models.items():
+            for rule, step in steps.items():
                 start = time.perf_counter()
                 for _ in range(5):
-                    model.train_function(steps)
+                    step()
                 times[rule].append((time.perf_counter() - start) / 5)
         bp = np.median(times["bp"])
-        for rule in models:
+        for rule in steps:
             ms = np.median(times[rule])
             print(f"| {name} | {rule} | {1000 * ms:.1f} | {ms / bp:.2f} |")
     return 0
