@@ -284,7 +284,7 @@ class ExactInverseTargets(TargetRule):
         """What the layer's `invert_linear` applies, from the current weights:
         computed once per step, shared by every example."""
         if isinstance(layer, InvertibleDense):
-            return layer.inverse_matrix()
+            return layer.inverse_factors()
         return layer.inverse_filters()
 
     def targets(self, model, activities, y):
