@@ -39,8 +39,11 @@ class TransposedTargets(gait.ExactInverseTargets):
     """GAIT-prop's targets carried down by Wᵀ instead of W⁻¹ (dense layers)."""
 
     @staticmethod
-    def _inverse_of(layer):
-        return tf.transpose(layer._read(layer.kernel, layer.kernel_mask))
+    def _inverses(layers):
+        return [
+            tf.transpose(layer._read(layer.kernel, layer.kernel_mask))
+            for layer in layers
+        ]
 
 
 def main(argv=None) -> int:

@@ -67,8 +67,7 @@ class InvertibleDense(FeedbackDense):
     def inverse_factors(self) -> LUFactors:
         """The LU factors that `invert_linear` solves with, from the current
         weights (one factorization, shared by every example of a step)."""
-        kernel = self._read(self.kernel, self.kernel_mask)
-        return LUFactors(*tf.linalg.lu(tf.transpose(kernel)))
+        return lu_factors([self])[0]
 
     def invert(self, field, inverse=None) -> tf.Tensor:
         """x from the field z = x W + b: (z − b) W⁻¹."""
@@ -92,3 +91,22 @@ class InvertibleDense(FeedbackDense):
             solved = tf.linalg.lu_solve(*inverse, tf.transpose(dfield))
             return tf.transpose(solved)
         return tf.matmul(dfield, inverse)
+
+
+def lu_factors(layers) -> list[LUFactors]:
+    """`inverse_factors()` of every one of `layers` (InvertibleDense), in one
+    batched factorization per kernel shape: each factorization is
+    single-threaded, and when TensorFlow runs one op at a time (the runner's
+    deterministic mode) separate ones would not overlap."""
+    groups = {}
+    for i, layer in enumerate(layers):
+        groups.setdefault(tuple(layer.kernel.shape), []).append(i)
+    found = [None] * len(layers)
+    for indices in groups.values():
+        kernels = [
+            layers[i]._read(layers[i].kernel, layers[i].kernel_mask) for i in indices
+        ]
+        lu, permutation = tf.linalg.lu(tf.transpose(tf.stack(kernels), [0, 2, 1]))
+        for j, i in enumerate(indices):
+            found[i] = LUFactors(lu[j], permutation[j])
+    return found

@@ -72,7 +72,7 @@ import tensorflow as tf
 
 from urfbtf import targets
 from urfbtf.errors import UsageError
-from urfbtf.layers.invertible_dense import InvertibleDense
+from urfbtf.layers.invertible_dense import InvertibleDense, lu_factors
 from urfbtf.layers.leaky_relu import LeakyReLU
 from urfbtf.rules.target import TargetRule
 from urfbtf.settings import Setting
@@ -280,12 +280,16 @@ class ExactInverseTargets(TargetRule):
     # The targets ---------------------------------------------------------------
 
     @staticmethod
-    def _inverse_of(layer):
-        """What the layer's `invert_linear` applies, from the current weights:
-        computed once per step, shared by every example."""
-        if isinstance(layer, InvertibleDense):
-            return layer.inverse_factors()
-        return layer.inverse_filters()
+    def _inverses(layers) -> list:
+        """What each layer's `invert_linear` applies, from the current weights:
+        computed once per step, shared by every example; the dense layers'
+        LU factors batched (`urfbtf.layers.invertible_dense.lu_factors`)."""
+        dense = [layer for layer in layers if isinstance(layer, InvertibleDense)]
+        factors = dict(zip(map(id, dense), lu_factors(dense), strict=True))
+        return [
+            factors[id(layer)] if id(layer) in factors else layer.inverse_filters()
+            for layer in layers
+        ]
 
     def targets(self, model, activities, y):
         settings = model._urfbtf_settings
@@ -301,13 +305,14 @@ class ExactInverseTargets(TargetRule):
         hidden, weights = [None] * (count - 1), [None] * (count - 1)
         differences = [None] * (count - 1)
         carried = settings["gait_differences"]
+        inverses = self._inverses([stage.block.layer for stage in stages[1:]])
         # Stage k maps a_k = activities[k] to a_{k+1}; its inverse carries the
         # difference at a_{k+1} down to a_k.
         for k in range(count - 1, 0, -1):
             stage = stages[k]
             activation, layer = stage.block.activation, stage.block.layer
             a = activities[k + 1]
-            inverse = self._inverse_of(layer)
+            inverse = inverses[k - 1]
             if self.incremental:
                 # ε_l = γ_l D(a_l)² (eq. 4), each unit's also times its squared
                 # row length with --gait_row_lengths; `unit` is the field change
