@@ -551,19 +551,22 @@ REPO = Path(__file__).resolve().parents[1]
 CIFAR_CELLS = sorted((REPO / "flags" / "gait").glob("cifar_*.cfg"))
 
 
-@pytest.mark.parametrize("path", CIFAR_CELLS, ids=lambda p: p.name)
-def test_a_gait_flagfile_loads_through_the_runner_and_names_its_command(path):
+def _flagfile_settings(path) -> dict:
+    """Every run setting as the runner parses the flagfile at `path`."""
     from absl import flags
 
     from urfbtf import main
 
     try:
         main.parse_flags(["urfbtf", f"--flagfile={path}"])
-        config = Config(
-            **{name: holder.value for name, holder in main._SETTINGS.items()}
-        ).validate()
+        return {name: holder.value for name, holder in main._SETTINGS.items()}
     finally:
         flags.FLAGS.unparse_flags()
+
+
+@pytest.mark.parametrize("path", CIFAR_CELLS, ids=lambda p: p.name)
+def test_a_gait_flagfile_loads_through_the_runner_and_names_its_command(path):
+    config = Config(**_flagfile_settings(path)).validate()
     rule = path.stem.split("_", 2)[2].removesuffix("_tuned")
     assert config.rule == ("gait" if rule.startswith("gait") else rule)
     assert config.net == "gait_" + "_".join(path.stem.split("_")[:2])
@@ -578,8 +581,8 @@ def test_a_gait_flagfile_loads_through_the_runner_and_names_its_command(path):
         assert config.gait_differences is path.stem.endswith("_tuned")
 
 
-# What a tuned cell changes from the paper's cell of its rule (README, "Closing
-# the gap"); everything else is the paper's cell's.
+# What a tuned cell changes from the paper's cell of its rule (README, "fc3
+# tuned"); everything else is the paper's cell's.
 TUNED_CHANGES = {
     "cifar_fc3_bp": {"normalize": "cifar10", "lr": 3e-4},
     "cifar_fc3_gait_norm": {
@@ -594,18 +597,7 @@ TUNED_CHANGES = {
 
 @pytest.mark.parametrize("cell", sorted(TUNED_CHANGES))
 def test_a_tuned_gait_cell_is_its_paper_cell_with_the_changes_it_names(cell):
-    from absl import flags
-
-    from urfbtf import main
-
-    def settings(path):
-        try:
-            main.parse_flags(["urfbtf", f"--flagfile={path}"])
-            return {name: holder.value for name, holder in main._SETTINGS.items()}
-        finally:
-            flags.FLAGS.unparse_flags()
-
-    paper = settings(REPO / "flags" / "gait" / f"{cell}.cfg")
-    tuned = settings(REPO / "flags" / "gait" / f"{cell}_tuned.cfg")
+    paper = _flagfile_settings(REPO / "flags" / "gait" / f"{cell}.cfg")
+    tuned = _flagfile_settings(REPO / "flags" / "gait" / f"{cell}_tuned.cfg")
     changed = {name: value for name, value in tuned.items() if paper[name] != value}
     assert changed == TUNED_CHANGES[cell]
