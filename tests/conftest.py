@@ -3,14 +3,10 @@ TensorFlow, and no network access."""
 
 import os
 import socket
-import sys
-from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-# The tools' modules (the plain-Keras twin of the nets) are importable in tests.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 
 import tensorflow as tf  # noqa: E402
 

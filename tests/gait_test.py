@@ -11,6 +11,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from tool_loader import load_tool
 
 from urfbtf import blocks, checkpoint, data, losses, nets, rules, train
 from urfbtf.config import Config
@@ -191,10 +192,10 @@ def test_row_lengths_make_gait_backpropagation_on_rows_of_any_length(
 
 
 def test_gait_orthogonality_tells_row_lengths_from_rows_out_of_orthogonality():
-    """tools/gait_orthogonality.py: rows orthogonal but of unequal lengths have
+    """tools/gait/orthogonality.py: rows orthogonal but of unequal lengths have
     no off-diagonal, an angle between e W⁻¹ and e Wᵀ, and none once the
     lengths are undone."""
-    import gait_orthogonality
+    gait_orthogonality = load_tool("gait/orthogonality.py")
 
     model = _compiled(_dense_net(), "gait", (16,))
     _rows_orthogonal_of_unequal_length(model)
@@ -209,10 +210,10 @@ def test_gait_orthogonality_tells_row_lengths_from_rows_out_of_orthogonality():
 
 
 def test_gait_summary_names_what_a_run_changes_from_its_cell():
-    """tools/gait_summary.py: a run at its flagfile's settings changes nothing;
+    """tools/gait/summary.py: a run at its flagfile's settings changes nothing;
     one with row lengths, another λ, rate, batch, input normalization and seed
     says so, in that order."""
-    import gait_summary
+    gait_summary = load_tool("gait/summary.py")
 
     cell = {
         "rule": "gait",
@@ -236,12 +237,12 @@ def test_gait_summary_names_what_a_run_changes_from_its_cell():
 
 
 def test_gait_bp_regularised_projection_makes_rows_orthogonal_keeping_lengths():
-    """tools/gait_bp_regularised.py --project: the projected kernel's columns
+    """tools/gait/bp_regularised.py --project: the projected kernel's columns
     (the paper's rows of W) are orthogonal and as long as before, and a kernel
     whose rows are already orthogonal is left as it is. The kernel is an
     orthogonal one moved off orthogonality, with unequal row lengths, as the
     layers are in training (the projection follows every step)."""
-    import gait_bp_regularised
+    gait_bp_regularised = load_tool("gait/bp_regularised.py")
 
     rng = np.random.default_rng(0)
     orthogonal = np.linalg.qr(rng.normal(size=(24, 24)))[0]
@@ -258,45 +259,47 @@ def test_gait_bp_regularised_projection_makes_rows_orthogonal_keeping_lengths():
 
 
 def test_widened_nets_and_the_tools_width():
-    """`urfbtf.nets.gait.widened` (tools/gait_bp_regularised.py and
-    tools/bench_gait.py --width N): the fully connected net with N units in
-    every hidden layer and an N×N output layer; a width below the classes, or
-    a net that is not fully connected, is refused, by the tool with exit
-    status 2 before any data is read."""
-    import gait_bp_regularised
-
-    from urfbtf.nets import gait as gait_nets
+    """`widened` of tools/gait/bp_regularised.py (and tools/gait/bench.py
+    --width N): the fully connected net with N units in every hidden layer and
+    an N×N output layer; a width below the classes, or a net that is not fully
+    connected, is refused, by the tools with exit status 2 before any data is
+    read."""
+    gait_bp_regularised = load_tool("gait/bp_regularised.py")
+    gait_bench = load_tool("gait/bench.py")
+    widened = gait_bp_regularised.widened
 
     model = nets.build_net(
-        gait_nets.widened("gait_cifar_fc3", 48),
+        widened("gait_cifar_fc3", 48),
         input_shape=(32, 32, 3),
         num_classes=10,
         rule="bp",
     )
     shapes = [tuple(block.layer.kernel.shape) for block in blocks.blocks(model)]
     assert shapes == [(3072, 48), (48, 48), (48, 48), (48, 48)]
-    assert gait_nets.widened("gait_cifar_fc6", 512) == nets.NETS["gait_cifar_fc6"]
+    assert widened("gait_cifar_fc6", 512) == nets.NETS["gait_cifar_fc6"]
     for name, width in (("gait_cifar_fc3", 8), ("gait_cifar_conv", 64)):
         with pytest.raises(ValueError, match=f"width {width} for '{name}'"):
-            gait_nets.widened(name, width)
+            widened(name, width)
         with pytest.raises(SystemExit) as exit_info:
             gait_bp_regularised.main(
                 ["no/such/data/dir", "--width", str(width), "--net", name]
             )
         assert exit_info.value.code == 2
+        with pytest.raises(SystemExit) as exit_info:
+            gait_bench.main(["--nets", name, "--width", str(width)])
+        assert exit_info.value.code == 2
 
 
 def test_the_benchmarks_gait_section_times_every_rule_against_bp(monkeypatch):
     """tools/bench.py --sections gait: a step time and a ratio to BP's for
-    every rule of tools/bench_gait.py on both GAIT nets (BP's ratio 1), in a
-    table with a row each; an unknown section exits 2 before timing anything."""
-    import bench
-    import bench_gait
+    every rule of its GAIT_RULES on both GAIT nets (BP's ratio 1), in a table
+    with a row each; an unknown section exits 2 before timing anything."""
+    bench = load_tool("bench.py")
 
     monkeypatch.setattr(bench, "GAIT_NETS", ("gait_cifar_conv",))
     monkeypatch.setattr(bench, "GAIT_BATCH", 4)
     results = bench.bench_gait(rounds=1, steps=1)
-    labels = [label for label, _, _ in bench_gait.RULES]
+    labels = [label for label, _, _ in bench.GAIT_RULES]
     assert set(results) == {
         f"{kind}/gait_cifar_conv/{label}"
         for kind in ("ms", "ratio")
@@ -314,9 +317,9 @@ def test_the_benchmarks_gait_section_times_every_rule_against_bp(monkeypatch):
 
 
 def test_the_regularised_backprop_tools_normalised_inputs_are_the_runners():
-    """tools/gait_bp_regularised.py --normalize feeds the net what run.sh's
+    """tools/gait/bp_regularised.py --normalize feeds the net what run.sh's
     --normalize does: `Preprocessing.evaluate` of the same uint8 pixels."""
-    import gait_bp_regularised
+    gait_bp_regularised = load_tool("gait/bp_regularised.py")
 
     pixels = np.random.default_rng(0).integers(0, 256, (2, 4, 4, 3), np.uint8)
     preprocessing = data.Preprocessing(shape=(4, 4, 3), normalize="cifar10")
@@ -336,10 +339,10 @@ def test_the_regularised_backprop_tools_normalised_inputs_are_the_runners():
 def test_gait_targets_carried_by_the_transpose_are_backpropagation_on_any_weights(
     norm,
 ):
-    """tools/gait_decompose.py's control: with Wᵀ in place of W⁻¹ the target
+    """tools/gait/decompose.py's control: with Wᵀ in place of W⁻¹ the target
     machinery (the γ's, the normalization, the per-example loss weights) gives
     backpropagation's update, on weights far from orthogonal."""
-    import gait_decompose
+    gait_decompose = load_tool("gait/decompose.py")
 
     transposed = gait_decompose.TransposedTargets(
         "gait_transposed_test", "test", incremental=True
@@ -581,8 +584,8 @@ def test_a_gait_flagfile_loads_through_the_runner_and_names_its_command(path):
         assert config.gait_differences is path.stem.endswith("_tuned")
 
 
-# What a tuned cell changes from the paper's cell of its rule (README, "fc3
-# tuned"); everything else is the paper's cell's.
+# What a tuned cell changes from the paper's cell of its rule
+# (tools/gait/README.md, "fc3 tuned"); everything else is the paper's cell's.
 TUNED_CHANGES = {
     "cifar_fc3_bp": {"normalize": "cifar10", "lr": 3e-4},
     "cifar_fc3_gait_norm": {

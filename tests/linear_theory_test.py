@@ -1,4 +1,4 @@
-"""Tests for tools/linear_theory.py, the linear-network simulation of Amit (2019)
+"""Tests for tools/amit/linear_theory.py, the linear-network simulation of Amit (2019)
 sec. 5.1 (eqs. 7-9, Fig. 12).
 
 The thresholds below were checked against seeds 0, 1 and 2 at the default step
@@ -8,32 +8,23 @@ the float64 error floor and its correlations have stopped moving.
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
+from tool_loader import load_tool, tool_path
 
 REPO = Path(__file__).resolve().parents[1]
-TOOL = REPO / "tools" / "linear_theory.py"
+TOOL = tool_path("amit/linear_theory.py")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SEEDS = (0, 1, 2)
 ITERATIONS = 400
 
 
-def _load_tool() -> ModuleType:
-    # tools/ is not a package, so import the script by path.
-    spec = importlib.util.spec_from_file_location("linear_theory", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-lt = _load_tool()
+lt = load_tool("amit/linear_theory.py")
 
 
 @pytest.fixture(scope="module")

@@ -4,11 +4,11 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from keras_twin import build_keras_twin
 
 from urfbtf import nets
 from urfbtf.errors import UsageError
 from urfbtf.layers import FeedbackLayer
+from urfbtf.nets.keras_twin import build_keras_twin
 
 
 @pytest.mark.parametrize(

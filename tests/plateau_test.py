@@ -1,14 +1,15 @@
-"""tools/plateau_signal.py and tools/plateau_escape.py: the hinge-loss plateau
+"""tools/amit/plateau_signal.py and tools/amit/plateau_escape.py: the hinge-loss plateau
 that Amit (2019)'s nets start on, measured at initialization and from records."""
 
 import math
 
 import numpy as np
-import plateau_escape
-import plateau_signal
-from gait_precision import training_batch
+from tool_loader import load_tool
 
 from urfbtf.config import Config
+
+plateau_escape = load_tool("amit/plateau_escape.py")
+plateau_signal = load_tool("amit/plateau_signal.py")
 
 
 def _records(deficits, plateau=2.0):
@@ -43,7 +44,7 @@ def test_pruning_shrinks_the_output_field_and_every_update_at_initialization():
     (unscaled) make a smaller output field and a smaller first update in every
     pruned layer; the output layer is never pruned, and at the plateau its error
     is the hinge loss's gradient at zero, the same in both nets."""
-    x, y = training_batch(None, 50)
+    x, y = plateau_signal.training_batch(None, 50)
     config = Config(  # flags/simpnet.cfg's settings
         net="simpnet",
         rule="urfb",

@@ -2,33 +2,24 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import matplotlib.image
 import numpy as np
 import pytest
+from tool_loader import load_tool, tool_path
 
 REPO = Path(__file__).resolve().parents[1]
-TOOL = REPO / "tools" / "plot_run.py"
+TOOL = tool_path("plot_run.py")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 EPOCHS = 5
 
 
-def _load_tool() -> ModuleType:
-    # tools/ is not a package, so import the script by path.
-    spec = importlib.util.spec_from_file_location("plot_run", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-plot_run = _load_tool()
+plot_run = load_tool("plot_run.py")
 
 
 def _record(epoch: int, rule: str, with_val: bool) -> dict:

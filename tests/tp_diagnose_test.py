@@ -1,4 +1,5 @@
-"""tools/tp_diagnose.py: its lines measure the rule's own targets and activities."""
+"""tools/bartunov/tp_diagnose.py: its lines measure the rule's own targets and
+activities."""
 
 import os
 import re
@@ -7,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from tool_loader import tool_path
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -16,7 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 def test_tp_diagnose_reports_every_hidden_layer_in_range(rule):
     command = [
         sys.executable,
-        str(REPO / "tools" / "tp_diagnose.py"),
+        str(tool_path("bartunov/tp_diagnose.py")),
         "--net=bartunov_mnist_fc",
         f"--rule={rule}",
         "--tp_schedule=parallel",

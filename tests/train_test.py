@@ -11,6 +11,7 @@ import killed_run
 import numpy as np
 import pytest
 import tensorflow as tf
+from tool_loader import tool_path
 
 from urfbtf import checkpoint, rules, train
 from urfbtf.config import Config
@@ -75,7 +76,7 @@ def test_two_epochs_leave_every_artefact_and_the_loss_falls(tmp_path):
     subprocess.run(
         [
             sys.executable,
-            str(REPO / "tools" / "plot_run.py"),
+            str(tool_path("plot_run.py")),
             str(tmp_path),
             "--out",
             str(out),

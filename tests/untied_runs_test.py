@@ -10,6 +10,7 @@ from unittest import mock
 import numpy as np
 import pytest
 import tensorflow as tf
+from tool_loader import tool_path
 
 from urfbtf import checkpoint, train, untied
 from urfbtf.config import Config
@@ -123,7 +124,7 @@ def test_plot_filters_draws_an_untied_layer(tmp_path):
     result = subprocess.run(
         [
             sys.executable,
-            str(REPO / "tools" / "plot_filters.py"),
+            str(tool_path("plot_filters.py")),
             str(tmp_path),
             "--out",
             str(out),

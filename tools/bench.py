@@ -26,8 +26,9 @@ ratio alike.
   `ratio/<net>/<rule>` (step time / bp's).
 * gait: gait_cifar_fc3 and gait_cifar_conv at batch 100 (leaky ReLU, orthogonal
   weights, softmax cross-entropy, Adam, as flags/gait/) under bp, frfb and
-  normalized GAIT-prop (λ 0.1), with and without --gait_row_lengths: the models
-  of tools/bench_gait.py. Keys `ms/<net>/<rule>` and `ratio/<net>/<rule>`.
+  normalized GAIT-prop (η 1e-4, λ 0.1), with and without --gait_row_lengths
+  (GAIT_RULES). Keys `ms/<net>/<rule>` and `ratio/<net>/<rule>`.
+  tools/gait/bench.py times the same models at other widths.
 
 TensorFlow runs in the runner's default deterministic mode unless
 `--nondeterministic` is given.
@@ -50,10 +51,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from keras_twin import build_keras_twin  # noqa: E402 (tools/ is on sys.path)
 
-from urfbtf import losses, nets, recorder, train  # noqa: E402
+from urfbtf import losses, nets, recorder, rules, train  # noqa: E402
 from urfbtf.config import Config  # noqa: E402
+from urfbtf.nets.keras_twin import build_keras_twin  # noqa: E402
 
 # Each model has its own train function; TF's "retracing" warning about them is noise.
 tf.get_logger().setLevel("ERROR")
@@ -65,6 +66,13 @@ TARGET_BATCH = 100
 SECTIONS = ("rules", "untied", "targets", "gait")
 GAIT_NETS = ("gait_cifar_fc3", "gait_cifar_conv")
 GAIT_BATCH = 100
+# (label, rule, its settings)
+GAIT_RULES = (
+    ("bp", "bp", {}),
+    ("frfb", "frfb", {}),
+    ("gait", "gait", {"gait_norm": 1e-4}),
+    ("gait, row lengths", "gait", {"gait_norm": 1e-4, "gait_row_lengths": True}),
+)
 
 
 def build(net: str, rule: str, batch_size: int, untie: str = "", impl: str = "dense"):
@@ -126,12 +134,53 @@ def bench_targets(rounds: int, steps: int) -> dict:
     return results
 
 
-def bench_gait(rounds: int, steps: int) -> dict:
-    from bench_gait import step_functions  # tools/ is on sys.path
+def gait_model(net: str, rule: str, settings: dict):
+    """`net` under `rule` with `settings` as the GAIT flagfiles build it
+    (flags/gait/: leaky ReLU, orthogonal weights, softmax cross-entropy, Adam
+    1e-4), compiled, its train function made."""
+    rule = rules.get_rule(rule)
+    values = {s.name: s.default for s in rule.settings}
+    values.update(settings)
+    keras.utils.set_random_seed(0)
+    model = nets.build_net(
+        net,
+        input_shape=(32, 32, 3),
+        num_classes=10,
+        rule=rule,
+        rule_settings=values,
+        activation="leaky_relu",
+        kernel_initializer="orthogonal",
+    )
+    rule.compile(
+        model,
+        make_optimizer=lambda lr=None: keras.optimizers.Adam(1e-4),
+        settings=values,
+        loss=losses.get_loss("softmax"),
+    )
+    model.make_train_function()
+    return model
 
+
+def gait_steps(net: str, batch: int) -> dict:
+    """{rule label: a function that runs one compiled training step of `net`}
+    under each of GAIT_RULES, all on one fixed random batch of CIFAR-10's shape."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(batch, 32, 32, 3)).astype("float32")
+    y = rng.integers(0, 10, batch)
+    batches = iter(tf.data.Dataset.from_tensors((x, y)).repeat())
+    models = {
+        label: gait_model(net, rule, settings) for label, rule, settings in GAIT_RULES
+    }
+    return {
+        label: (lambda model=model: model.train_function(batches))
+        for label, model in models.items()
+    }
+
+
+def bench_gait(rounds: int, steps: int) -> dict:
     results = {}
     for net in GAIT_NETS:
-        times = interleaved(step_functions(net, GAIT_BATCH), rounds, steps)
+        times = interleaved(gait_steps(net, GAIT_BATCH), rounds, steps)
         for name, values in times.items():
             results[f"ms/{net}/{name}"] = statistics.median(values)
             results[f"ratio/{net}/{name}"] = ratio(values, times["bp"])

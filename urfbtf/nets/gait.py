@@ -41,19 +41,6 @@ def fully_connected(hidden: int, width: int = WIDTH) -> tuple:
 FULLY_CONNECTED = {"gait_cifar_fc3": 3, "gait_cifar_fc6": 6}
 
 
-def widened(name: str, width: int) -> tuple:
-    """The fully connected net `name` with `width` units in every hidden layer
-    (and a width × width output layer) instead of WIDTH: what the tools use to
-    measure how the orthogonality constraint's cost and the inverses' grow
-    with n."""
-    if name not in FULLY_CONNECTED or width < 10:
-        raise ValueError(
-            f"width {width} for {name!r}: a width of at least 10 units (the "
-            f"classes) for one of {', '.join(FULLY_CONNECTED)}"
-        )
-    return net(*fully_connected(FULLY_CONNECTED[name], width))
-
-
 NETS = {
     **{name: net(*fully_connected(hidden)) for name, hidden in FULLY_CONNECTED.items()},
     # 32x32x3 -> 16x16x32 -> 8x8x32 -> 4x4x32 -> 4x4x32 -> 512 -> 10 (+ 502

@@ -1,7 +1,7 @@
 """One training step of GAIT-prop against BP's and FA's, on the GAIT nets.
 
-    python tools/bench_gait.py [--nets gait_cifar_fc3 gait_cifar_conv] [--batch 100]
-        [--width 512]
+    .venv/bin/python tools/gait/bench.py [--nets gait_cifar_fc3 gait_cifar_conv]
+        [--batch 100] [--width 512]
 
 Builds each net as the runner does (leaky ReLU, orthogonal weights, softmax
 cross-entropy, Adam) under bp, frfb and normalized gait (η 1e-4, λ 0.1; also
@@ -11,7 +11,8 @@ measured side by side, medians).
 A GAIT-prop step adds, per square layer, one matrix inverse, the orthogonality
 regulariser's Gram matrix and gradient (each O(n³)), and the targets' pass down.
 With --width N the fully connected nets are built with N hidden units (as
-tools/gait_bp_regularised.py --width): how that O(n³) grows against BP's step.
+tools/gait/bp_regularised.py --width): how that O(n³) grows against BP's step.
+The gait section of tools/bench.py times the same models at the nets' own width.
 """
 
 import argparse
@@ -87,10 +88,15 @@ def main(argv=None) -> int:
         fully_connected = [name for name in args.nets if name in gait.FULLY_CONNECTED]
         if not fully_connected:
             parser.error(f"--width: none of --nets {args.nets} is fully connected")
-        try:
-            widened = {name: gait.widened(name, args.width) for name in fully_connected}
-        except ValueError as error:
-            parser.error(f"--width: {error}")
+        if args.width < 10:
+            parser.error(f"--width {args.width}: at least 10 units (the classes)")
+        # The library's fully connected GAIT nets at another width (as
+        # tools/gait/bp_regularised.py's `widened`).
+        widened = {
+            name: gait.net(*gait.fully_connected(hidden, args.width))
+            for name, hidden in gait.FULLY_CONNECTED.items()
+            if name in fully_connected
+        }
     print("| net | rule | ms/step | ratio to bp |\n|---|---|---|---|")
     for name in args.nets:
         net = widened.get(name, name)

@@ -1,6 +1,6 @@
 """Where GAIT-prop's angle to backpropagation comes from, in a trained run.
 
-    python tools/gait_orthogonality.py RUN_DIR [RUN_DIR ...] [--data_dir DIR]
+    .venv/bin/python tools/gait/orthogonality.py RUN_DIR [RUN_DIR ...] [--data_dir DIR]
         [--examples 500]
 
 GAIT-prop carries an error down through W⁻¹ where backpropagation uses Wᵀ
@@ -32,11 +32,21 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
-from gait_precision import angle, training_batch
 
 import urfbtf  # noqa: F401  (registers the layers for load_model)
-from urfbtf import rules
+from urfbtf import data, rules
+from urfbtf.alignment import angle_degrees as angle
 from urfbtf.layers.invertible_dense import InvertibleDense
+
+
+def training_batch(data_dir, examples: int):
+    """(images in [0, 1], labels): the first `examples` CIFAR-10 training
+    images, from data_dir's TFRecords or, without one, the shipped sample."""
+    name = "cifar10" if data_dir else "cifar10_sample"
+    splits = data.load_splits(
+        name, data_dir=data_dir, train_examples=examples, val_examples=0
+    )
+    return data.scaled(splits.train_images[:examples]), splits.train_labels[:examples]
 
 
 def layer_rows(model, x, y) -> list[dict]:

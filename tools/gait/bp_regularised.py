@@ -1,7 +1,7 @@
 """Backpropagation with GAIT-prop's orthogonality regulariser: the control that
 tells the regulariser's cost from GAIT-prop's.
 
-    python tools/gait_bp_regularised.py DATA_DIR [--net gait_cifar_fc3]
+    .venv/bin/python tools/gait/bp_regularised.py DATA_DIR [--net gait_cifar_fc3]
         [--ortho_reg 0.1] [--epochs 10] [--seed 0] [--freeze 0]
         [--only dense2,dense3] [--project] [--lr 1e-4] [--batch_size 100]
         [--width 512] [--normalize none]
@@ -48,6 +48,19 @@ from urfbtf.nets import gait
 from urfbtf.rules.gait import orthogonality_penalty
 
 
+def widened(name: str, width: int) -> tuple:
+    """The fully connected net `name` with `width` units in every hidden layer
+    (and a width × width output layer) instead of the library's 512: how the
+    orthogonality constraint's cost and the inverses' grow with n (here, and
+    in tools/gait/bench.py --width)."""
+    if name not in gait.FULLY_CONNECTED or width < 10:
+        raise ValueError(
+            f"width {width} for {name!r}: a width of at least 10 units (the "
+            f"classes) for one of {', '.join(gait.FULLY_CONNECTED)}"
+        )
+    return gait.net(*gait.fully_connected(gait.FULLY_CONNECTED[name], width))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data_dir")
@@ -68,7 +81,7 @@ def main(argv=None) -> int:
     net = args.net
     if args.width:
         try:
-            net = gait.widened(args.net, args.width)
+            net = widened(args.net, args.width)
         except ValueError as error:
             parser.error(f"--width, --net: {error}")
     splits = data.load_splits("cifar10", data_dir=args.data_dir)

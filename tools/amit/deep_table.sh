@@ -1,25 +1,28 @@
 #!/usr/bin/env bash
-# The measured deep-net table of README.md: Amit (2019)'s six protocols (Figs. 6,
+# The measured deep-net table of tools/amit/README.md: Amit (2019)'s six protocols (Figs. 6,
 # 7 and 10) on deepnet and deepernet, CIFAR-10 from local TFRecords, EPOCHS epochs
 # each (default 30), at the settings of flags/<net>.cfg.
-#   tools/deep_table.sh [DATA_DIR] [EPOCHS] [NET ...]
+#   tools/amit/deep_table.sh DATA_DIR [EPOCHS] [NET ...]   # DATA_DIR: CIFAR-10's TFRecords
 # NETs default to "deepernet deepnet". Runs go to runs/deep_table/<net>/<protocol>
 # and resume there. A run that finishes has its records (config.json,
-# metrics.jsonl) copied to tools/results/deep_table/<net>/<protocol>, which the
+# metrics.jsonl) copied to tools/amit/results/deep_table/<net>/<protocol>, which the
 # repository keeps: runs/ does not outlive a checkout, and the whole table is
 # hours of CPU, so it is built over several sittings, a protocol whose kept
 # records reach EPOCHS being skipped. The table and the figures
-# (tools/figures/<net>_cifar10.png) are drawn from the kept records, with the
+# (tools/amit/figures/<net>_cifar10.png) are drawn from the kept records, with the
 # protocols not finished yet left out.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-data_dir="${1:-../shared/data/cifar10}"
+usage="usage: tools/amit/deep_table.sh DATA_DIR [EPOCHS] [NET ...] (DATA_DIR: CIFAR-10's TFRecords)"
+[[ $# -ge 1 && -n "$1" ]] || { echo "$usage" >&2; exit 2; }
+# A relative DATA_DIR is the caller's; a URL (gs://...) is kept as it is.
+case "$1" in /*|*://*) data_dir="$1" ;; *) data_dir="$PWD/$1" ;; esac
+cd "$(dirname "$0")/../.."
 epochs="${2:-30}"
 shift $(($# < 2 ? $# : 2))
 nets=("$@")
 [[ ${#nets[@]} -gt 0 ]] || nets=(deepernet deepnet)
-kept_root=tools/results/deep_table
-source tools/amit_protocols.sh
+kept_root=tools/amit/results/deep_table
+source tools/amit/protocols.sh
 
 # Epochs in a run directory's records (0 without any).
 epochs_in() {
@@ -44,5 +47,5 @@ for net in "${nets[@]}"; do
   [[ ${#runs[@]} -gt 0 ]] || continue
   .venv/bin/python tools/summarize_runs.py "${runs[@]}"
   .venv/bin/python tools/plot_run.py "${runs[@]}" --title "$net, CIFAR-10" \
-    --out "tools/figures/${net}_cifar10.png"
+    --out "tools/amit/figures/${net}_cifar10.png"
 done

@@ -1,7 +1,7 @@
 """Where GAIT-prop's training falls behind backpropagation's: the inverses or
 the regulariser.
 
-    python tools/gait_decompose.py DATA_DIR [--steps 900] [--batch 50]
+    .venv/bin/python tools/gait/decompose.py DATA_DIR [--steps 900] [--batch 50]
         [--eta 1e-4] [--ortho_reg 0.1]
 
 GAIT-prop differs from backpropagation in two ways (the GAIT-prop ImageNet
@@ -25,11 +25,11 @@ Wᵀ in place of W⁻¹ is weight transport: a control, not a rule.
 import argparse
 import sys
 
+import keras
 import numpy as np
 import tensorflow as tf
-from bench_gait import compiled
 
-from urfbtf import data, rules
+from urfbtf import data, losses, nets, rules
 from urfbtf.rules import gait
 
 NET = "gait_cifar_fc3"
@@ -44,6 +44,31 @@ class TransposedTargets(gait.ExactInverseTargets):
             tf.transpose(layer._read(layer.kernel, layer.kernel_mask))
             for layer in layers
         ]
+
+
+def compiled(net, rule, settings):
+    """`net` under `rule` with `settings`, as flags/gait/ builds it (leaky ReLU,
+    orthogonal weights, softmax cross-entropy, Adam 1e-4), seed 0, compiled."""
+    rule = rules.get_rule(rule)
+    values = {s.name: s.default for s in rule.settings}
+    values.update(settings)
+    keras.utils.set_random_seed(0)
+    model = nets.build_net(
+        net,
+        input_shape=(32, 32, 3),
+        num_classes=10,
+        rule=rule,
+        rule_settings=values,
+        activation="leaky_relu",
+        kernel_initializer="orthogonal",
+    )
+    rule.compile(
+        model,
+        make_optimizer=lambda lr=None: keras.optimizers.Adam(1e-4),
+        settings=values,
+        loss=losses.get_loss("softmax"),
+    )
+    return model
 
 
 def main(argv=None) -> int:
@@ -71,10 +96,10 @@ def main(argv=None) -> int:
         "W⁻¹, λ 0": ("gait", 0.0),
         f"W⁻¹, λ {args.ortho_reg:g}": ("gait", args.ortho_reg),
     }
-    models = {"backprop": compiled(NET, "bp", {}, args.batch)}
+    models = {"backprop": compiled(NET, "bp", {})}
     for label, (rule, strength) in cases.items():
         settings = {"gait_norm": args.eta, "ortho_reg": strength}
-        models[label] = compiled(NET, rule, settings, args.batch)
+        models[label] = compiled(NET, rule, settings)
     start = {v.path: v.numpy() for v in models["backprop"].weights}
     for model in models.values():  # One set of initial weights for all.
         for variable in model.weights:

@@ -1,9 +1,10 @@
 """When a run under the multi-class hinge loss leaves its starting plateau.
 
-    python tools/plateau_escape.py RUN_DIR [RUN_DIR ...] [--left 0.1] [--fit_below 0.01]
+    .venv/bin/python tools/amit/plateau_escape.py RUN_DIR [RUN_DIR ...] [--left 0.1]
+        [--fit_below 0.01]
 
 At a zero output field the hinge loss of Amit (2019) eq. 4 is 1 + off_class_fac
-(every margin at 1): the plateau Amit's nets start on (tools/plateau_signal.py).
+(every margin at 1): the plateau Amit's nets start on (tools/amit/plateau_signal.py).
 Off it, the training loss's deficit d = plateau − loss grows about
 geometrically at first, as a small signal does near a saddle. From each run's
 metrics.jsonl this prints the epoch at which the deficit first reaches `--left`

@@ -1,6 +1,6 @@
 """GAIT-prop's update angle to backpropagation at initialization, by arithmetic.
 
-    python tools/gait_precision.py [DATA_DIR] [--examples 100] [--run RUN_DIR]
+    .venv/bin/python tools/gait/precision.py [DATA_DIR] [--examples 100] [--run RUN_DIR]
 
 On one batch of CIFAR-10 training images (from DATA_DIR's TFRecords, or the
 shipped cifar10_sample without one) and the initial weights of gait_cifar_fc3
@@ -29,6 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 from urfbtf import data, losses, nets, rules
+from urfbtf.alignment import angle_degrees as angle
 
 CASES = (
     ("plain, paper's arithmetic", dict(gait_norm=0.0, gait_differences=False)),
@@ -36,14 +37,6 @@ CASES = (
     ("normalized, paper's arithmetic", dict(gait_norm=1e-4, gait_differences=False)),
     ("normalized, differences carried", dict(gait_norm=1e-4, gait_differences=True)),
 )
-
-
-def angle(a, b) -> float:
-    a, b = np.ravel(a).astype("f8"), np.ravel(b).astype("f8")
-    norms = np.linalg.norm(a) * np.linalg.norm(b)
-    if norms == 0:
-        return float("nan")  # Nothing reached the layer.
-    return float(np.degrees(np.arccos(np.clip(a @ b / norms, -1, 1))))
 
 
 def training_batch(data_dir, examples: int):
@@ -89,6 +82,7 @@ def angles(net, x, y, settings, run_dir=None, config=None) -> list[float]:
     with rules.exact_backprop(), tf.GradientTape() as tape:
         loss = model.compute_loss(y=y, y_pred=model(x))
     reference = tape.gradient(loss, kernels)
+    # NaN where nothing reached the layer.
     return [angle(u, r) for u, r in zip(updates, reference, strict=True)]
 
 

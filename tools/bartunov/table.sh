@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# README's Bartunov et al. (2018) tables: one run per Table 5 cell of a dataset and
+# tools/bartunov/README.md's tables: one run per Table 5 cell of a dataset and
 # architecture, each from its flagfile in flags/bartunov/ (the paper's best
 # hyperparameters), on local TFRecords, then the table beside the paper's Table 1.
-#   tools/bartunov_table.sh mnist_fc [DATA_DIR] [EPOCHS]   # every MNIST FC cell
-#   tools/bartunov_table.sh mnist_lc [DATA_DIR] [EPOCHS]
+#   tools/bartunov/table.sh mnist_fc DATA_DIR [EPOCHS]   # every MNIST FC cell
+#   tools/bartunov/table.sh mnist_lc DATA_DIR [EPOCHS]
+# DATA_DIR: MNIST's TFRecords.
 # EPOCHS defaults to the flagfile's. Runs resume: the command can be run again
 # after a kill and continues where it stopped.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-cells="${1:?usage: tools/bartunov_table.sh mnist_fc|mnist_lc [DATA_DIR] [EPOCHS]}"
-data_dir="${2:-../shared/data/mnist}"
+usage="usage: tools/bartunov/table.sh mnist_fc|mnist_lc DATA_DIR [EPOCHS] (DATA_DIR: MNIST's TFRecords)"
+[[ $# -ge 2 && -n "$2" ]] || { echo "$usage" >&2; exit 2; }
+cells="$1"
+# A relative DATA_DIR is the caller's; a URL (gs://...) is kept as it is.
+case "$2" in /*|*://*) data_dir="$2" ;; *) data_dir="$PWD/$2" ;; esac
+cd "$(dirname "$0")/../.."
 epochs=()
 if [ -n "${3:-}" ]; then epochs=(--epochs="$3"); fi
 case "$cells" in
@@ -25,4 +29,4 @@ for method in "${methods[@]}"; do
     "${epochs[@]}" --probe_every=550 --model_dir="$out/$method"
   dirs+=("$out/$method")
 done
-.venv/bin/python tools/bartunov_summary.py "${dirs[@]}"
+.venv/bin/python tools/bartunov/summary.py "${dirs[@]}"

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# README's synthetic classification table: Frenkel et al. (2021) sec. 2.1.2 (Fig. 3)
+# tools/frenkel/README.md's synthetic classification table: Frenkel et al. (2021) sec. 2.1.2 (Fig. 3)
 # under every rule, EPOCHS epochs (default 50; the paper trains 500).
-#   tools/synthetic_table.sh [EPOCHS]
+#   tools/frenkel/synthetic_table.sh [EPOCHS]
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 epochs="${1:-50}"
 out=runs/synthetic_classification
 rules=(bp frfb urfb dfa sdfa drtp shallow)
@@ -13,4 +13,4 @@ for rule in "${rules[@]}"; do
 done
 .venv/bin/python tools/summarize_runs.py --angles "${rules[@]/#/$out/}"
 .venv/bin/python tools/plot_alignment.py "${rules[@]/#/$out/}" --smooth 0.5 \
-  --out tools/figures/synthetic_classification_alignment.png
+  --out tools/frenkel/figures/synthetic_classification_alignment.png

@@ -1,6 +1,6 @@
 """How far the signals of Amit (2019)'s nets are from zero at initialization.
 
-    python tools/plateau_signal.py RUN_DIR [RUN_DIR ...] [--data_dir DIR]
+    .venv/bin/python tools/amit/plateau_signal.py RUN_DIR [RUN_DIR ...] [--data_dir DIR]
         [--examples 500] [--connectivity 1 0.5]
 
 The saturated linearity (slope `nonlin_scale`), Glorot weights and no biases of
@@ -9,7 +9,7 @@ multi-class hinge loss (eq. 4) sits at its plateau of 2 (every margin at 1).
 Random 50% connectivity zeroes half of W and of R without rescaling the rest,
 so every pruned layer shrinks the activity it passes up and the error it passes
 down. For the settings of each run's config.json (a kept record of
-tools/deep_table.sh: its net, rule, loss and seed), built afresh at each
+tools/amit/deep_table.sh: its net, rule, loss and seed), built afresh at each
 connectivity, and one batch of training images (in inference mode: no
 dropout), this prints per learning layer, bottom to top:
 
@@ -31,11 +31,20 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
-from gait_precision import training_batch
 
-from urfbtf import train
+from urfbtf import data, train
 from urfbtf.blocks import learning_layers
 from urfbtf.config import Config, declared_settings
+
+
+def training_batch(data_dir, examples: int):
+    """(images in [0, 1], labels): the first `examples` CIFAR-10 training
+    images, from data_dir's TFRecords or, without one, the shipped sample."""
+    name = "cifar10" if data_dir else "cifar10_sample"
+    splits = data.load_splits(
+        name, data_dir=data_dir, train_examples=examples, val_examples=0
+    )
+    return data.scaled(splits.train_images[:examples]), splits.train_labels[:examples]
 
 
 def signals(config: Config, x, y) -> tuple[list[dict], dict]:

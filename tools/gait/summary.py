@@ -1,7 +1,7 @@
 """Prints the Markdown table of GAIT-prop runs (the GAIT-prop ImageNet paper's
 Figs. 4-5 report these quantities as curves, with no numbers in the text).
 
-    python tools/gait_summary.py RUN_DIR [RUN_DIR ...]
+    .venv/bin/python tools/gait/summary.py RUN_DIR [RUN_DIR ...]
 
 One row per run directory: the method, what the run changes from its
 flagfile cell, the epochs run, the final train and test
@@ -17,7 +17,21 @@ import statistics
 import sys
 from pathlib import Path
 
-from summarize_runs import read_run
+
+def read_run(run_dir: Path) -> tuple[dict, list[dict]]:
+    """(config.json, the records of metrics.jsonl) of a run directory, as
+    tools/summarize_runs.py reads them: a line cut short by a kill is skipped,
+    and a run without a finished epoch is a ValueError."""
+    config = json.loads((run_dir / "config.json").read_text())
+    records = []
+    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    if not records:
+        raise ValueError(f"{run_dir}/metrics.jsonl has no finished epoch")
+    return config, records
 
 
 def method(config: dict) -> str:

@@ -1,6 +1,6 @@
 """Prints the Markdown table of Bartunov et al. (2018) runs beside their Table 1.
 
-    python tools/bartunov_summary.py RUN_DIR [RUN_DIR ...]
+    .venv/bin/python tools/bartunov/summary.py RUN_DIR [RUN_DIR ...]
 
 One row per run directory: the method (rule, schedule, shared or untied
 weights), the epochs run ("k of N" while a run has not finished), the final
@@ -13,11 +13,10 @@ not yet made) is left out.
 """
 
 import argparse
+import json
 import statistics
 import sys
 from pathlib import Path
-
-from summarize_runs import read_run
 
 # Table 1 of Bartunov et al. (2018), train / test error (%), MNIST, as
 # ../shared/research/paper_numbers.md sec. 2.1 transcribes it (it extracted
@@ -44,6 +43,22 @@ PAPER = {
     ("lc", "BP ConvNet"): (0.00, 1.01),
 }
 NAMES = {"bp": "BP", "frfb": "FA", "dfa": "DFA", "dtp": "DTP", "sdtp": "SDTP"}
+
+
+def read_run(run_dir: Path) -> tuple[dict, list[dict]]:
+    """(config.json, the records of metrics.jsonl) of a run directory, as
+    tools/summarize_runs.py reads them: a line cut short by a kill is skipped,
+    and a run without a finished epoch is a ValueError."""
+    config = json.loads((run_dir / "config.json").read_text())
+    records = []
+    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    if not records:
+        raise ValueError(f"{run_dir}/metrics.jsonl has no finished epoch")
+    return config, records
 
 
 def method(config: dict) -> str:

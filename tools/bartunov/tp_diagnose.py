@@ -1,7 +1,8 @@
 """What a target-propagation run's hidden layers and targets do, step by step.
 
-    python tools/tp_diagnose.py --flagfile=flags/bartunov/mnist_fc_sdtp_parallel.cfg \
-        --data_dir=../shared/data/mnist --epochs=2 [--every=50] [--examples=1000] \
+    .venv/bin/python tools/bartunov/tp_diagnose.py \
+        --flagfile=flags/bartunov/mnist_fc_sdtp_parallel.cfg \
+        --data_dir="$DATA/mnist" --epochs=2 [--every=50] [--examples=1000] \
         [any other run flag, e.g. --inverse_beta2=0.999]
 
 Trains the flagfile's run in this process (no run directory) and, every `--every`
@@ -17,7 +18,7 @@ hidden layer:
 * `w`: the Frobenius norm of its forward kernel;
 
 and the training error of the fixed batch. Written to find why SDTP on MNIST FC
-learns in its first epoch and falls to chance in its second (README.md,
+learns in its first epoch and falls to chance in its second (tools/bartunov/README.md,
 "MNIST FC256×5"); it reads the rule's own targets (`rule.targets`), so it works
 for every target rule.
 """

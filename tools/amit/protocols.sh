@@ -1,4 +1,4 @@
-# Amit (2019)'s six protocols (Figs. 4-7 and 10), shared by the table scripts:
+# Amit (2019)'s six protocols (Figs. 4-7 and 10), shared by tools/amit/'s table scripts:
 # BP with softmax, BP with the hinge loss, URFB, FRFB, and both at 50% connectivity.
 # Source it from the repository root, then
 #   run_amit_protocol NAME OUT_DIR FLAGS...   one protocol's ./run.sh, in OUT_DIR/NAME

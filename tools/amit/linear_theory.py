@@ -1,7 +1,8 @@
 """Linear-network theory of updated random feedback: Amit (2019), sec. 5, Fig. 12.
 
-    python tools/linear_theory.py --out tools/figures/linear_theory.png
-                                  [--seeds 0,1,2] [--iterations 1000] [--dt 0.005]
+    .venv/bin/python tools/amit/linear_theory.py \
+        --out tools/amit/figures/linear_theory.png \
+        [--seeds 0,1,2] [--iterations 1000] [--dt 0.005]
 
 Section 5 studies a linear network y = W_k ... W_1 x with quadratic loss and
 whitened input (X = I), so the target map is T = W_k* ... W_1* and the error is
@@ -195,7 +196,7 @@ def plot(results: dict[int, dict[float | None, dict]], out_path: str | Path) -> 
 def main(argv: list[str] | None = None) -> int:
     """Runs all algorithms for every seed, prints a summary and writes the figure."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="tools/figures/linear_theory.png")
+    parser.add_argument("--out", default="tools/amit/figures/linear_theory.png")
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
     parser.add_argument("--iterations", type=int, default=1000)
     parser.add_argument("--dt", type=float, default=DEFAULT_DT)
