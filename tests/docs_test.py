@@ -191,3 +191,9 @@ def test_flags_page_names_every_flag():
         if f"`--{name}`" not in text and f"`--[no]{name}`" not in text
     )
     assert not missing, f"flags missing from docs/flags.md: {missing}"
+
+
+def test_readme_table_of_rules_names_every_rule():
+    text = README.read_text()
+    missing = [name for name in RULES if f"| `{name}` |" not in text]
+    assert not missing, f"rules missing from README's table of rules: {missing}"
