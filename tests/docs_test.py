@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -46,8 +47,16 @@ def slug(heading: str) -> str:
     turned into '-'."""
     text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", heading)  # links: their text
     text = text.replace("`", "").replace("*", "").strip().lower()
-    text = re.sub(r"[^\w\- ]", "", text)
-    return text.replace(" ", "-")
+    # github-slugger keeps letters, marks, decimal and letter numbers, '-', '_'
+    # and spaces; superscripts and fractions (category No) go with punctuation.
+    kept = (
+        c
+        for c in text
+        if c in "-_ "
+        or unicodedata.category(c)[0] in "LM"
+        or unicodedata.category(c) in ("Nd", "Nl")
+    )
+    return "".join(kept).replace(" ", "-")
 
 
 def headings(text: str) -> list[tuple[int, str]]:
@@ -136,6 +145,7 @@ def test_slugs_follow_github():
     assert slug("`--rule` and `--net`") == "--rule-and---net"
     assert slug("Speed (ms/step), CPU") == "speed-msstep-cpu"
     assert slug("simpnet_s on CIFAR-10") == "simpnet_s-on-cifar-10"
+    assert slug("W⁻¹ and x², 1–2 × 3") == "w-and-x-12--3"
 
 
 def test_readme_is_a_front_page_with_a_table_of_contents():
