@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 
 import tensorflow as tf  # noqa: E402
 
-from urfbtf import train  # noqa: E402
+from urfbtf.runner import train  # noqa: E402
 
 # Both before any TensorFlow op runs, which is the only time TensorFlow accepts
 # them. Two logical CPUs let MirroredStrategy run two replicas on one machine;

@@ -8,7 +8,7 @@ import plateau_escape
 import plateau_signal
 from gait_precision import training_batch
 
-from urfbtf.config import Config
+from urfbtf.runner.config import Config
 
 
 def _records(deficits, plateau=2.0):

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from urfbtf import checkpoint, train, untied
-from urfbtf.config import Config
+from urfbtf import untied
 from urfbtf.errors import UsageError
+from urfbtf.runner import checkpoint, train
+from urfbtf.runner.config import Config
 
 REPO = Path(__file__).resolve().parents[1]
 QUIET = dict(verbose=0, log=lambda _: None)

@@ -52,8 +52,9 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from keras_twin import build_keras_twin  # noqa: E402 (tools/ is on sys.path)
 
-from urfbtf import losses, nets, recorder, train  # noqa: E402
-from urfbtf.config import Config  # noqa: E402
+from urfbtf import losses, nets
+from urfbtf.runner import recorder, train  # noqa: E402
+from urfbtf.runner.config import Config  # noqa: E402
 
 # Each model has its own train function; TF's "retracing" warning about them is noise.
 tf.get_logger().setLevel("ERROR")

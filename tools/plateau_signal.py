@@ -33,9 +33,9 @@ import numpy as np
 import tensorflow as tf
 from gait_precision import training_batch
 
-from urfbtf import train
 from urfbtf.blocks import learning_layers
-from urfbtf.config import Config, declared_settings
+from urfbtf.runner import train
+from urfbtf.runner.config import Config, declared_settings
 
 
 def signals(config: Config, x, y) -> tuple[list[dict], dict]:

@@ -15,8 +15,9 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from urfbtf import alignment, probes, recorder
+from urfbtf import alignment, probes
 from urfbtf.errors import UsageError
+from urfbtf.records import PROBES_FILE, append_line, jsonable
 
 
 class Alignment(keras.callbacks.Callback):
@@ -138,9 +139,9 @@ class Alignment(keras.callbacks.Callback):
         self.records.append(record)
         if self.log_dir is None:
             return
-        line = {key: recorder.jsonable(value) for key, value in record.items()}
+        line = {key: jsonable(value) for key, value in record.items()}
         line["step"], line["epoch"] = self._step, epoch
-        recorder.append_line(self.log_dir / recorder.PROBES_FILE, line)
+        append_line(self.log_dir / PROBES_FILE, line)
         with self._writer.as_default(step=self._step):
             for key, value in stats.items():
                 if line[key] is not None:

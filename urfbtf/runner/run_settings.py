@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import math
 
-from urfbtf import distribute, losses, nets, rules, untied
+from urfbtf import losses, nets, rules, untied
 from urfbtf.data.inputs import check_input
 from urfbtf.data.preprocess import AUGMENTATIONS, NORMALIZATIONS
 from urfbtf.errors import UsageError
+from urfbtf.runner import distribute
 from urfbtf.settings import Setting
 
 OPTIMIZERS = ("sgd", "momentum", "adam")

@@ -16,7 +16,7 @@ from __future__ import annotations
 from urfbtf import losses, nets, rules
 from urfbtf.errors import UsageError
 from urfbtf.layers.feedback_layer import check_connectivity
-from urfbtf.run_settings import KERNEL_INITS, OPTIMIZERS, RUN_SETTINGS
+from urfbtf.runner.run_settings import KERNEL_INITS, OPTIMIZERS, RUN_SETTINGS
 from urfbtf.settings import Setting, unique
 
 __all__ = ["KERNEL_INITS", "OPTIMIZERS", "RUN_SETTINGS", "Config", "check_data"]

@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
 import resource
 import sys
 import time
@@ -33,11 +32,16 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from urfbtf import alignment, checkpoint, divergence, probes, rules
-from urfbtf.errors import DivergenceError, RunFilesError, files_error
-
-METRICS_FILE = "metrics.jsonl"
-PROBES_FILE = "probes.jsonl"
+from urfbtf import alignment, probes, rules
+from urfbtf.errors import DivergenceError, RunFilesError
+from urfbtf.records import (
+    METRICS_FILE,
+    PROBES_FILE,
+    append_line,
+    jsonable,
+    read_records,
+)
+from urfbtf.runner import checkpoint, divergence
 
 
 class RunRecorder(keras.callbacks.Callback):
@@ -51,7 +55,7 @@ class RunRecorder(keras.callbacks.Callback):
         test_data: the test set.
         examples_per_epoch: training examples seen in one epoch.
         write: whether this process writes files (the chief).
-        phase: the protocol phase (`urfbtf.protocol`), 0 for one-phase runs.
+        phase: the untying phase (`urfbtf.runner.untying`), 0 for one-phase runs.
         probe: (x, y) -> {name: value}, an `urfbtf.probes.Prober` bound to a
             fixed probe batch, run every `probe_every` training steps; each run
             is a line of probes.jsonl and TensorBoard scalars at that step, and
@@ -67,7 +71,7 @@ class RunRecorder(keras.callbacks.Callback):
             state is not checkpointed.
         lr: the run's learning rate, for the divergence message.
         loss_ceiling: a finite training loss above it counts as divergence as
-            a non-finite one does (`urfbtf.train._loss_ceiling`); None: only a
+            a non-finite one does (`urfbtf.runner.build.loss_ceiling`); None: only a
             non-finite loss.
 
     Attributes:
@@ -116,7 +120,7 @@ class RunRecorder(keras.callbacks.Callback):
         if self._last_finite_loss is None:
             # A resumed run (or its next phase) continues the earlier epochs',
             # which this process did not train.
-            records = read_metrics(self.model_dir)
+            records = read_records(self.model_dir)
             earlier = [r for r in records if r.get("train_loss") is not None]
             if earlier:
                 self._last_finite_loss = (
@@ -364,47 +368,6 @@ def peak_rss_mb() -> float:
     return peak / (2**20 if sys.platform == "darwin" else 2**10)
 
 
-def jsonable(value):
-    """`value` as a JSON number: a float, or None for a missing or non-finite
-    value (JSON has no NaN)."""
-    if value is None:
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
-def append_line(path: Path, record: dict) -> None:
-    """Appends `record` to the JSON-lines file `path` and syncs it to disk;
-    raises `RunFilesError` when it cannot."""
-    # A line cut short by a failed write is skipped by read_metrics and dropped
-    # by truncate_metrics when the run resumes.
-    try:
-        with open(path, "a") as f:
-            f.write(json.dumps(record) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-    except OSError as error:
-        raise files_error(error, f"append to {path}") from error
-
-
-def read_metrics(model_dir, name: str = METRICS_FILE) -> list[dict]:
-    """The records of model_dir/metrics.jsonl (or of another record file such
-    as probes.jsonl): its lines that are JSON objects; a line cut short by a
-    kill or a full disk, or that some other program wrote, is skipped."""
-    path = Path(model_dir) / name
-    if not path.exists():
-        return []
-    records = []
-    for line in path.read_text(errors="replace").splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(record, dict):
-            records.append(record)
-    return records
-
-
 def truncate_metrics(model_dir, last_epoch: int) -> None:
     """Keeps only the records of epochs <= last_epoch (those the checkpoint
     holds), in metrics.jsonl and probes.jsonl."""
@@ -413,7 +376,7 @@ def truncate_metrics(model_dir, last_epoch: int) -> None:
         if not path.exists():
             continue
         kept = [
-            r for r in read_metrics(model_dir, name) if r.get("epoch", 0) <= last_epoch
+            r for r in read_records(model_dir, name) if r.get("epoch", 0) <= last_epoch
         ]
         text = "".join(json.dumps(r) + "\n" for r in kept)
         checkpoint.write_text_atomically(path, text, f"the record {name}")
