@@ -89,7 +89,7 @@ def build(net: str, rule: str, batch_size: int, untie: str = "", impl: str = "de
 
 def build_target(net: str, rule: str, batch_size: int = TARGET_BATCH):
     """One training step of `net` under `rule` as the runner builds it
-    (`urfbtf.train.build_model`), the target rules on the parallel schedule."""
+    (`urfbtf.runner.build.build_model`), the target rules on the parallel schedule."""
     keras.utils.set_random_seed(0)
     settings = dict(
         net=net,

@@ -15,7 +15,7 @@ write that fails (a full disk) removes its temporary file and raises
 use too). The two newest are kept, in case the newest cannot be read, and the
 last checkpoint of every earlier phase of a two-phase run (`urfbtf.runner.untying`):
 the trained tied net. Non-finite state (a run that diverged, see
-`urfbtf.divergence`) is never written, so that it cannot push the last finite
+`urfbtf.runner.divergence`) is never written, so that it cannot push the last finite
 checkpoints out, and one written before that rule is skipped when resuming.
 """
 
@@ -238,7 +238,7 @@ def restore(
 
     Keras keeps an optimizer's learning rate in a variable, which the checkpoint
     holds; with `keep_learning_rates` the optimizers keep the rates they were
-    made with (a diverged run resumed at a smaller lr, `urfbtf.divergence`).
+    made with (a diverged run resumed at a smaller lr, `urfbtf.runner.divergence`).
     """
     variables = _state_variables(model, optimizers)
     kept = []

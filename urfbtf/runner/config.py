@@ -1,46 +1,55 @@
 """The settings of one run, declared once and validated before anything is built.
 
-`RUN_SETTINGS` (`urfbtf.run_settings`) declares the runner's settings; each rule
-declares its own (`urfbtf.rules.Rule.settings`). `Config` holds a value for each,
-`python -m urfbtf.main` makes its flags from the same declarations, `config.json`
-is `Config.to_dict()`, and a resumed run is compared with its `config.json` on
-the settings not declared `resumable`.
+`RUN_SETTINGS` (`urfbtf.runner.run_settings`) declares the runner's settings;
+each rule declares its own (`urfbtf.rules.Rule.settings`). `Config` holds a
+value for each, `python -m urfbtf` makes its flags from the same declarations,
+`config.json` is `Config.to_dict()`, and a resumed run is compared with its
+`config.json` on the settings not declared `resumable`.
 
 To add a setting, add one `Setting` to `RUN_SETTINGS` (or to the rule it belongs
 to), and read it where it acts: the flag, the `Config` field, `config.json` and
-the resume check follow.
+the resume check follow. Then run `python -m urfbtf.runner.config_stub` to
+refresh the typed stub `config.pyi` (a test fails until it is current).
 """
 
 from __future__ import annotations
 
-from urfbtf import losses, nets, rules
-from urfbtf.errors import UsageError
-from urfbtf.layers.feedback_layer import check_connectivity
-from urfbtf.runner.run_settings import KERNEL_INITS, OPTIMIZERS, RUN_SETTINGS
-from urfbtf.settings import Setting, unique
+import dataclasses
+from typing import Any
 
-__all__ = ["KERNEL_INITS", "OPTIMIZERS", "RUN_SETTINGS", "Config", "check_data"]
+from urfbtf import rules
+from urfbtf.runner import validation
+from urfbtf.runner.run_settings import (
+    KERNEL_INITS,
+    OPTIMIZERS,
+    RUN_SETTINGS,
+    declared_settings,
+)
+from urfbtf.runner.validation import check_data
+from urfbtf.settings import Setting
+
+__all__ = [
+    "KERNEL_INITS",
+    "OPTIMIZERS",
+    "RUN_SETTINGS",
+    "Config",
+    "check_data",
+    "declared_settings",
+]
+
+# The settings that are fields of `Config`: the runner's and those of the rules
+# urfbtf registers itself. A rule registered later (one's own, a test's) keeps
+# its settings' values in `Config.added_settings`.
+_FIELDS = declared_settings()
 
 
-def declared_settings() -> dict:
-    """{name: Setting}: the runner's and every registered rule's."""
-    return unique(
-        [*RUN_SETTINGS, *(s for rule in rules.RULES.values() for s in rule.settings)]
-    )
+class _Settings(type):
+    """`Config`'s metaclass: `Config(**values)` refuses a name no setting
+    declares, and passes the values of the settings of rules registered after
+    this module was imported to the field `added_settings` (with the defaults
+    of those not given), since a dataclass's fields are fixed when it is made."""
 
-
-class Config:
-    """Everything that defines a run (the output directory is given separately).
-
-    Build it from keyword arguments, `Config(net="deepernet", rule="frfb")`: every
-    setting not given takes its declared default (see `RUN_SETTINGS` and the
-    rules' `settings`). Values are read as attributes (`config.lr`); a config is
-    frozen, and `replace(**changes)` makes a changed copy.
-    """
-
-    __slots__ = ("_values",)
-
-    def __init__(self, **values):
+    def __call__(cls, **values):
         declared = declared_settings()
         unknown = sorted(set(values) - set(declared))
         if unknown:
@@ -48,41 +57,41 @@ class Config:
                 f"Config got unknown settings {', '.join(unknown)}; the declared ones "
                 f"are {', '.join(declared)}."
             )
-        object.__setattr__(self, "_values", dict(values))
+        added = tuple(
+            (name, values.pop(name, setting.default))
+            for name, setting in declared.items()
+            if name not in _FIELDS
+        )
+        return super().__call__(**values, added_settings=added)
 
-    def __getattr__(self, name):
-        values = object.__getattribute__(self, "_values")
-        if name in values:
-            return values[name]
+
+class _Methods(metaclass=_Settings):
+    """What a `Config` does besides holding the values (its methods)."""
+
+    __slots__ = ()
+
+    def value(self, name: str) -> Any:
+        """The value of the setting `name`: a field, a setting of a rule
+        registered later (`added_settings`), or, for a rule registered after
+        this config was made, that setting's default."""
+        if name in _FIELDS:
+            return getattr(self, name)
+        added = dict(self.added_settings)
+        if name in added:
+            return added[name]
         declared = declared_settings()
         if name in declared:
             return declared[name].default
         raise AttributeError(f"Config has no setting {name!r}")
 
-    def __setattr__(self, name, value):
-        raise AttributeError(f"Config is frozen; use config.replace({name}=...)")
-
-    def __eq__(self, other):
-        return isinstance(other, Config) and self._all() == other._all()
-
-    def __hash__(self):
-        return hash(tuple(sorted(self._all().items(), key=lambda kv: kv[0])))
-
-    def __repr__(self):
-        given = ", ".join(f"{k}={v!r}" for k, v in self._values.items())
-        return f"Config({given})"
-
-    def _all(self) -> dict:
-        return {name: getattr(self, name) for name in declared_settings()}
-
     def replace(self, **changes) -> Config:
-        return Config(**{**self._values, **changes})
+        """A copy with `changes` ({name: value}) made."""
+        values = {name: getattr(self, name) for name in _FIELDS}
+        return Config(**{**values, **dict(self.added_settings), **changes})
 
     def rule_settings(self) -> dict:
         """The values of the run's rule's own settings."""
-        return {
-            s.name: getattr(self, s.name) for s in rules.get_rule(self.rule).settings
-        }
+        return {s.name: self.value(s.name) for s in rules.get_rule(self.rule).settings}
 
     def settings(self) -> list[Setting]:
         """The declarations of the settings of this run: the runner's and its
@@ -92,7 +101,7 @@ class Config:
 
     def to_dict(self) -> dict:
         """{name: value} of this run's settings, as `config.json` holds them."""
-        return {s.name: getattr(self, s.name) for s in self.settings()}
+        return {s.name: self.value(s.name) for s in self.settings()}
 
     def changes_from(self, previous: dict, *, diverged: bool = False) -> list[str]:
         """The settings (not resumable) in which this run differs from a run
@@ -100,13 +109,13 @@ class Config:
         (it predates the setting) counts as its default.
 
         A run that `diverged` may be resumed with a lower lr (from its last
-        finite checkpoint, `urfbtf.divergence`); any other change of lr makes
-        another experiment.
+        finite checkpoint, `urfbtf.runner.divergence`); any other change of lr
+        makes another experiment.
         """
         changes = []
         for setting in self.settings():
             before = previous.get(setting.name, setting.default)
-            now = getattr(self, setting.name)
+            now = self.value(setting.name)
             if setting.resumable or before == now:
                 continue
             if setting.name == "lr":
@@ -121,78 +130,10 @@ class Config:
         return changes
 
     def validate(self) -> Config:
-        """Returns self, or raises `UsageError` naming the first invalid value."""
-        for setting in RUN_SETTINGS:
-            setting.validate(getattr(self, setting.name))
-        rule = rules.get_rule(self.rule)
-        for setting in rule.settings:
-            setting.validate(getattr(self, setting.name))
-        self._refuse_other_rules_settings(rule)
-        for setting in self.settings():
-            setting.check_applies(getattr(self, setting.name), self)
-        check_connectivity(self.connectivity, rule)
-        self._validate_untying()
-        self._validate_compilation()
-        rule.check(self)
+        """Returns self, or raises `UsageError` naming the first invalid value
+        (`urfbtf.runner.validation.validate`)."""
+        validation.validate(self)
         return self
-
-    def _refuse_other_rules_settings(self, rule) -> None:
-        own = {s.name for s in self.settings()}
-        for name, setting in declared_settings().items():
-            value = getattr(self, name)
-            if name not in own and value != setting.default:
-                owners = [r.name for r in rules.RULES.values() if setting in r.settings]
-                raise UsageError(
-                    f"{name}={value!r} does not apply to rule {rule.name!r}: it is a "
-                    f"setting of {', '.join(owners)}. Drop it, or choose one of those "
-                    "rules."
-                )
-
-    def _validate_compilation(self) -> None:
-        if self.jit_compile and self.strategy in ("mirrored", "multi_worker"):
-            raise UsageError(
-                f"jit_compile=True with strategy={self.strategy!r}: XLA cannot "
-                "compile steps whose variables live on several devices (TensorFlow "
-                "2.21 fails with 'Trying to access resource ... located in device'). "
-                "Use strategy default or tpu (always compiled) for XLA, or leave "
-                "jit_compile off with mirrored and multi_worker."
-            )
-        if self.strategy == "tpu" and self.deterministic:
-            raise UsageError(
-                "strategy='tpu' with deterministic=True: TPUs always compile with "
-                "XLA, and TensorFlow refuses to compile max-pool gradients under op "
-                "determinism. Add --nodeterministic for TPU runs."
-            )
-        if self.jit_compile and self.deterministic:
-            raise UsageError(
-                "jit_compile=True with deterministic=True: Keras turns XLA off, "
-                "silently, whenever TensorFlow's op determinism is on. Add "
-                "--nodeterministic to compile with XLA (runs are then no longer "
-                "reproducible bit for bit), or leave --jit_compile off."
-            )
-
-    def _validate_untying(self) -> None:
-        description = nets.get_description(self.net)
-        nets.check_untie(description, self.untie)
-        if self.untie_after and not self.untie:
-            raise UsageError(
-                f"untie_after={self.untie_after} unties nothing: name the layers "
-                "to untie with --untie (e.g. --untie=all)."
-            )
-        layers = nets.layer_names(description)
-        for name in ("freeze", "redraw"):
-            names = {n for n in getattr(self, name).split(",") if n}
-            if names and not self.untie_after:
-                raise UsageError(
-                    f"{name}={getattr(self, name)!r} acts when the net is untied "
-                    "after tied training; set --untie_after=N (the tied epochs)."
-                )
-            unknown = sorted(names - set(layers))
-            if unknown:
-                raise UsageError(
-                    f"{name}: {', '.join(unknown)} is not a layer of net "
-                    f"{self.net!r}; its layers with weights are {', '.join(layers)}."
-                )
 
     def run_name(self) -> str:
         """A directory name that identifies the run: net, rule, loss, connectivity,
@@ -203,39 +144,45 @@ class Config:
             name += f"_after{self.untie_after}" if self.untie_after else ""
         return name
 
+    def __repr__(self) -> str:
+        # The settings that differ from their defaults: a run's identity.
+        changed = ", ".join(
+            f"{name}={self.value(name)!r}"
+            for name, setting in declared_settings().items()
+            if self.value(name) != setting.default
+        )
+        return f"Config({changed})"
 
-def check_data(config: Config, splits) -> None:
-    """Refuses a run whose net or loss cannot take its data, before anything is
-    built: a classification loss on regression targets or the reverse, and a
-    net with convolutions on examples that are not images.
 
-    Args:
-        config: the run's settings.
-        splits: the loaded `urfbtf.data.Splits`.
-    """
-    regression_data = splits.train_labels.ndim > 1
-    regression_loss = config.loss in losses.REGRESSION_LOSSES
-    if regression_data and not regression_loss:
-        raise UsageError(
-            f"Dataset {config.dataset!r} is a regression task (each label is "
-            f"{splits.train_labels.shape[-1]} float targets), and loss="
-            f"{config.loss!r} needs class labels. Use a regression loss: "
-            f"{', '.join(losses.REGRESSION_LOSSES)} (Frenkel et al. add "
-            "--output_activation=tanh)."
-        )
-    if regression_loss and not regression_data:
-        classification = [n for n in losses.LOSSES if n not in losses.REGRESSION_LOSSES]
-        raise UsageError(
-            f"loss={config.loss!r} fits float targets, but dataset {config.dataset!r} "
-            f"has class labels ({splits.num_classes} classes). Use a classification "
-            f"loss: {', '.join(classification)}."
-        )
-    convs = nets.conv_names(nets.get_description(config.net))
-    if convs and len(splits.image_shape) != 3:
-        flat = [n for n, d in nets.NETS.items() if not nets.conv_names(d)]
-        raise UsageError(
-            f"Net {config.net!r} has convolutions ({', '.join(convs)}), which need "
-            f"images (height, width, channels), but the examples of dataset "
-            f"{config.dataset!r} have shape {splits.image_shape}. Use a fully "
-            f"connected net: {', '.join(flat)}."
-        )
+def _field(setting: Setting) -> tuple[str, Any, dataclasses.Field]:
+    kind = setting.type | None if setting.optional else setting.type
+    return setting.name, kind, dataclasses.field(default=setting.default)
+
+
+# A frozen dataclass made from the declarations, so that no field can drift from
+# its setting. Type checkers cannot see fields made at run time, so the checked-in
+# stub config.pyi, generated from the same declarations
+# (`urfbtf.runner.config_stub`), gives them every field with its type.
+Config = dataclasses.make_dataclass(
+    "Config",
+    [
+        *(_field(setting) for setting in _FIELDS.values()),
+        (
+            "added_settings",
+            tuple[tuple[str, Any], ...],
+            dataclasses.field(default=()),
+        ),
+    ],
+    bases=(_Methods,),
+    frozen=True,
+    repr=False,
+)
+Config.__module__ = __name__
+Config.__doc__ = """Everything that defines a run (its output directory is given apart).
+
+Build it from keyword arguments, `Config(net="deepernet", rule="frfb")`: every
+setting not given takes its declared default (see `RUN_SETTINGS` and the rules'
+`settings`). Each setting is a field (`config.lr`); a config is frozen, and
+`replace(**changes)` makes a changed copy. The settings of a rule registered
+after urfbtf's own are read with `value(name)`.
+"""

@@ -30,7 +30,6 @@ from urfbtf.runner import (
     run_dir,
     untying,
 )
-from urfbtf.runner import config as config_lib
 from urfbtf.runner.build import (
     build_model,
     check_compilable,
@@ -39,6 +38,7 @@ from urfbtf.runner.build import (
 )
 from urfbtf.runner.config import Config
 from urfbtf.runner.evaluation import Evaluator
+from urfbtf.runner.validation import check_data
 
 __all__ = ["build_model", "make_deterministic", "make_optimizer", "run", "score_of"]
 
@@ -95,7 +95,7 @@ def run(config: Config, model_dir=None, *, strategy=None, verbose="auto", log=pr
 
     Raises:
         urfbtf.errors.DivergenceError: the run diverged, under
-            on_divergence="stop" (`urfbtf.divergence`).
+            on_divergence="stop" (`urfbtf.runner.divergence`).
         urfbtf.errors.RunFilesError: model_dir cannot be created or written, or
             holds files that are not a run's.
     """
@@ -122,7 +122,7 @@ def run(config: Config, model_dir=None, *, strategy=None, verbose="auto", log=pr
         normalize=config.normalize,
         label_offset=config.label_offset,
     )
-    config_lib.check_data(config, inputs.splits)
+    check_data(config, inputs.splits)
     saved = checkpoint.latest(model_dir / "checkpoints")
     if chief:
         history = divergence.lr_history(
