@@ -5,7 +5,7 @@ records: the alignment probes of `--probe_every` (`urfbtf.probes.Prober`;
 Frenkel et al. 2021, Figs. 2C-D and 3C-D) and the W-R alignment of every
 feedback layer (`urfbtf.alignment.feedback_alignment`; Amit 2019, Figs. 10-11),
 computed by the same code, on the same schedule (`urfbtf.probes.due`) and
-written in the same format as the runner's probes.jsonl.
+written in the same format as the runner's probes.jsonl (`urfbtf.records`).
 """
 
 from __future__ import annotations

@@ -10,6 +10,12 @@ To add a setting, add one `Setting` to `RUN_SETTINGS` (or to the rule it belongs
 to), and read it where it acts: the flag, the `Config` field, `config.json` and
 the resume check follow. Then run `python -m urfbtf.runner.config_stub` to
 refresh the typed stub `config.pyi` (a test fails until it is current).
+
+Why a generated stub: `Config`'s fields are made from the declarations when this
+module is imported, so that none can drift from its setting, and type checkers
+and editors do not run that code. Fields written out by hand in this module
+would be a second copy of every declaration; the stub is written from the same
+declarations, and a test keeps it current, so the one source stays the settings.
 """
 
 from __future__ import annotations
@@ -50,6 +56,8 @@ class _Settings(type):
     of those not given), since a dataclass's fields are fixed when it is made."""
 
     def __call__(cls, **values):
+        # Given back by dataclasses.replace, which passes every field.
+        earlier = dict(values.pop("added_settings", ()))
         declared = declared_settings()
         unknown = sorted(set(values) - set(declared))
         if unknown:
@@ -58,7 +66,7 @@ class _Settings(type):
                 f"are {', '.join(declared)}."
             )
         added = tuple(
-            (name, values.pop(name, setting.default))
+            (name, values.pop(name, earlier.get(name, setting.default)))
             for name, setting in declared.items()
             if name not in _FIELDS
         )
@@ -86,8 +94,7 @@ class _Methods(metaclass=_Settings):
 
     def replace(self, **changes) -> Config:
         """A copy with `changes` ({name: value}) made."""
-        values = {name: getattr(self, name) for name in _FIELDS}
-        return Config(**{**values, **dict(self.added_settings), **changes})
+        return dataclasses.replace(self, **changes)
 
     def rule_settings(self) -> dict:
         """The values of the run's rule's own settings."""
