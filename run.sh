@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One entry point for everything, from a fresh checkout:
-#   ./run.sh [FLAGS...]        train: python -m urfbtf.main FLAGS (see README.md)
+#   ./run.sh [FLAGS...]        train: python -m urfbtf FLAGS (see README.md)
 #   ./run.sh test [ARGS...]    run the test suite (pytest ARGS)
 # On first use it creates a virtual environment in .venv (or $URFBTF_VENV) and
 # installs the package into it; later calls reuse it, reinstalling only when
@@ -41,4 +41,4 @@ if [ "${1:-}" = "test" ]; then
   fi
   exit "$status"
 fi
-exec "$venv/bin/python" -m urfbtf.main "$@"
+exec "$venv/bin/python" -m urfbtf "$@"

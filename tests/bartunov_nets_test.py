@@ -15,10 +15,11 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from absl import flags
 
-from urfbtf import main, nets, train
-from urfbtf.config import Config, declared_settings
+from urfbtf import nets
 from urfbtf.errors import UsageError
 from urfbtf.layers import FeedbackConv2D, FeedbackDense, UntiedConv2D
+from urfbtf.runner import main, train
+from urfbtf.runner.config import Config, declared_settings
 
 REPO = Path(__file__).resolve().parents[1]
 CELLS_DIR = REPO / "flags" / "bartunov"

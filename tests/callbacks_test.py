@@ -9,9 +9,10 @@ import pytest
 import tensorflow as tf
 
 import urfbtf
-from urfbtf import probes, recorder, rules
+from urfbtf import probes, rules
 from urfbtf.callbacks import Alignment
 from urfbtf.errors import UsageError
+from urfbtf.records import PROBES_FILE
 
 LAYERS = ("conv1", "dense1", "output")
 
@@ -86,7 +87,7 @@ def test_the_callbacks_numbers_are_the_runners_probes(tmp_path):
     assert 1 < last["update_angle/dense1"] < 179
     assert last["update_angle/output"] < 1e-2  # Its own true error.
     # probes.jsonl in the runner's format, and TensorBoard scalars.
-    lines = [json.loads(x) for x in (tmp_path / recorder.PROBES_FILE).open()]
+    lines = [json.loads(x) for x in (tmp_path / PROBES_FILE).open()]
     assert [line["step"] for line in lines] == [0, 2, 4]
     assert lines[-1] == pytest.approx(last, rel=1e-6)
     tags = _tensorboard_tags(tmp_path)

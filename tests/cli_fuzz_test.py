@@ -12,7 +12,7 @@ import random
 import pytest
 from absl import flags
 
-from urfbtf import main
+from urfbtf.runner import main
 
 FLAGS = flags.FLAGS
 

@@ -10,7 +10,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import tensorflow as tf  # noqa: E402
 
-from urfbtf import train  # noqa: E402
+from urfbtf.runner import train  # noqa: E402
 
 # Both before any TensorFlow op runs, which is the only time TensorFlow accepts
 # them. Two logical CPUs let MirroredStrategy run two replicas on one machine;

@@ -17,10 +17,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from urfbtf import losses, nets, rules, train
-from urfbtf.config import Config
+from urfbtf import losses, nets, rules
 from urfbtf.layers import DirectFeedback, FeedbackConv2D, UntiedConv2D
 from urfbtf.nets import frenkel
+from urfbtf.runner import train
+from urfbtf.runner.config import Config
 
 SIZES = [12, 9, 7, 5]  # Input, two tanh hidden layers, classes.
 N, STEPS, LR = 6, 4, 0.05

@@ -210,8 +210,8 @@ REGRESSION = dict(
 def test_regression_task_trains_and_reports_losses_without_error_rates(tmp_path):
     import json
 
-    from urfbtf import train
-    from urfbtf.config import Config
+    from urfbtf.runner import train
+    from urfbtf.runner.config import Config
 
     train.run(Config(rule="dfa", **REGRESSION), tmp_path, verbose=0, log=lambda _: None)
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").open()]
@@ -220,8 +220,8 @@ def test_regression_task_trains_and_reports_losses_without_error_rates(tmp_path)
 
 
 def test_drtp_refuses_regression():
-    from urfbtf.config import Config
     from urfbtf.errors import UsageError
+    from urfbtf.runner.config import Config
 
     with pytest.raises(UsageError, match="DRTP projects the one-hot target"):
         Config(rule="drtp", **REGRESSION).validate()

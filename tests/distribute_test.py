@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from urfbtf import checkpoint, losses, nets, train
-from urfbtf.config import Config
+from urfbtf import losses, nets
 from urfbtf.metrics import ErrorRate
+from urfbtf.runner import checkpoint, train
+from urfbtf.runner.config import Config
 
 # A small conv net with every kind of step but the residual sum, which the
 # nets test covers: conv, pool, dropout, dense, output.

@@ -13,9 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from urfbtf import checkpoint, divergence, losses, recorder, train
-from urfbtf.config import Config
+from urfbtf import losses
 from urfbtf.errors import DivergenceError, UsageError
+from urfbtf.records import read_records
+from urfbtf.runner import checkpoint, divergence, recorder, train
+from urfbtf.runner.config import Config
 
 REPO = Path(__file__).resolve().parents[1]
 QUIET = dict(verbose=0, log=lambda _: None)
@@ -47,7 +49,7 @@ def _cli(model_dir, lr):
         [
             sys.executable,
             "-m",
-            "urfbtf.main",
+            "urfbtf",
             *args,
             f"--lr={lr}",
             f"--model_dir={model_dir}",
@@ -86,7 +88,7 @@ def test_a_run_diverging_in_epoch_2_stops_and_resumes_at_a_smaller_lr(tmp_path):
     files = checkpoint.checkpoints(run_dir / "checkpoints")
     assert [f.name for f in files] == ["epoch-000001.npz"]
     assert _finite(checkpoint.variables_at(run_dir, 1))
-    first, diverged = recorder.read_metrics(run_dir)
+    first, diverged = read_records(run_dir)
     assert first["epoch"] == 1 and not first.get("diverged")
     assert diverged["epoch"] == 2 and diverged["diverged"] is True
     assert 1 <= diverged["diverged_step"] <= 4
@@ -95,7 +97,7 @@ def test_a_run_diverging_in_epoch_2_stops_and_resumes_at_a_smaller_lr(tmp_path):
     result = _cli(run_dir, RECOVERING_LR)
     assert result.returncode == 0, result.stderr
     assert "epoch 3/3" in result.stdout.strip().splitlines()[-1]
-    records = recorder.read_metrics(run_dir)
+    records = read_records(run_dir)
     # Epoch 1 was not trained again: its line is the one from before.
     assert records[0] == first
     assert [r["epoch"] for r in records] == [1, 2, 3]
@@ -126,7 +128,7 @@ def test_a_huge_lr_from_the_start_stops_in_the_first_epoch(tmp_path):
     assert re.search(r"diverged in epoch 1, step [1-4] of 4 under rule urfb", message)
     assert "there is no checkpoint" in message and "--lr=1e+29" in message
     assert checkpoint.checkpoints(tmp_path / "checkpoints") == []
-    [record] = recorder.read_metrics(tmp_path)
+    [record] = read_records(tmp_path)
     assert record["epoch"] == 1 and record["diverged"] is True
     assert not (tmp_path / "model.keras").exists()
 
@@ -138,7 +140,7 @@ def test_continue_trains_on_records_the_divergence_and_never_checkpoints_it(
     lines = []
     config = Config(lr=1.0, on_divergence="continue", **DIVERGING)
     summary = train.run(config, tmp_path, verbose=0, log=lines.append)
-    records = recorder.read_metrics(tmp_path)
+    records = read_records(tmp_path)
     assert [r["epoch"] for r in records] == [1, 2, 3]
     assert [bool(r.get("diverged")) for r in records] == [False, True, True]
     assert records[2]["diverged_step"] == 1  # Non-finite from its first step.
@@ -186,7 +188,7 @@ def test_state_that_turns_non_finite_with_a_finite_loss_is_not_checkpointed(
     assert "the training loss stayed finite" in str(stopped.value)
     files = checkpoint.checkpoints(tmp_path / "checkpoints")
     assert [f.name for f in files] == ["epoch-000001.npz"]
-    last = recorder.read_metrics(tmp_path)[-1]
+    last = read_records(tmp_path)[-1]
     assert last["epoch"] == 2 and last["diverged_step"] == 4
     assert np.isfinite(last["last_finite_loss"])
 
@@ -280,7 +282,7 @@ def test_a_finite_loss_above_the_ceiling_stops_the_run_before_its_checkpoint(
     ), message
     assert "No epoch had finished before it" in message
     assert checkpoint.checkpoints(tmp_path / "checkpoints") == []
-    [record] = recorder.read_metrics(tmp_path)
+    [record] = read_records(tmp_path)
     assert record["diverged"] is True and record["loss_ceiling"] == 20.0
     assert np.isfinite(record["train_loss"]) and record["train_loss"] > 20.0
 
@@ -293,7 +295,7 @@ def test_continue_trains_on_above_the_ceiling_and_checkpoints_the_finite_state(
         on_divergence="continue",
     )
     train.run(config, tmp_path, **QUIET)
-    [record] = recorder.read_metrics(tmp_path)
+    [record] = read_records(tmp_path)
     assert record["diverged"] is True and record["loss_ceiling"] == 20.0
     assert record["checkpointed"] is True and np.isfinite(record["test_loss"])
     files = checkpoint.checkpoints(tmp_path / "checkpoints")

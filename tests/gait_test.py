@@ -13,13 +13,14 @@ import pytest
 import tensorflow as tf
 from tool_loader import load_tool
 
-from urfbtf import blocks, checkpoint, data, losses, nets, rules, train
-from urfbtf.config import Config
+from urfbtf import blocks, data, losses, nets, rules
 from urfbtf.errors import UsageError
 from urfbtf.layers import InvertibleDense, Narrow
 from urfbtf.metrics import ErrorRate
 from urfbtf.nets.steps import Conv, Dense, InvConv, InvDense, Layers, Output
 from urfbtf.rules import gait
+from urfbtf.runner import checkpoint, train
+from urfbtf.runner.config import Config
 
 QUIET = dict(verbose=0, log=lambda _: None)
 LAYERS = Layers(bias=True, bias_init="zeros", kernel="orthogonal")
@@ -558,7 +559,7 @@ def _flagfile_settings(path) -> dict:
     """Every run setting as the runner parses the flagfile at `path`."""
     from absl import flags
 
-    from urfbtf import main
+    from urfbtf.runner import main
 
     try:
         main.parse_flags(["urfbtf", f"--flagfile={path}"])

@@ -42,7 +42,7 @@ def kill_after_first_checkpoint(processes, model_dir, timeout: float = 240) -> N
     """SIGKILLs the process groups of `processes` (started with
     start_new_session) once model_dir holds the first epoch's checkpoint, so
     that a restart resumes from it. The checkpoint is renamed into place whole
-    (`urfbtf.checkpoint.write_atomically`): once the name exists, the file is
+    (`urfbtf.runner.checkpoint.write_atomically`): once the name exists, the file is
     complete; metrics.jsonl gets its line before it."""
     first = Path(model_dir) / "checkpoints" / "epoch-000001.npz"
     deadline = time.time() + timeout

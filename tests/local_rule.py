@@ -163,7 +163,7 @@ def registered():
 
 
 def quick_config(**changes):
-    from urfbtf.config import Config
+    from urfbtf.runner.config import Config
 
     registered()
     settings = dict(
@@ -191,7 +191,7 @@ def _main(model_dir: str, epochs: str, strategy: str) -> None:
         tf.config.set_logical_device_configuration(
             cpu, [tf.config.LogicalDeviceConfiguration()] * 2
         )
-    from urfbtf import train
+    from urfbtf.runner import train
 
     train.make_deterministic()
     config = quick_config(epochs=int(epochs), strategy=strategy)

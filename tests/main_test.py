@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from absl import flags
 
-from urfbtf import main
+from urfbtf.runner import main
 
 REPO = Path(__file__).resolve().parents[1]
 FLAGS = flags.FLAGS
@@ -52,7 +52,7 @@ def _run(*args, cwd=REPO):
     if not any(a.startswith(("--dataset", "--data_dir")) for a in args):
         args = ("--dataset=cifar10_sample", *args)
     return subprocess.run(
-        [sys.executable, "-m", "urfbtf.main", *args],
+        [sys.executable, "-m", "urfbtf", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -156,7 +156,7 @@ def test_bad_tf_config_for_multi_worker_is_a_usage_error(tf_config, expected, tm
         [
             sys.executable,
             "-m",
-            "urfbtf.main",
+            "urfbtf",
             "--strategy=multi_worker",
             "--epochs=1",
             "--dataset=cifar10_sample",

@@ -12,7 +12,7 @@ import killed_run
 import numpy as np
 import pytest
 
-from urfbtf import checkpoint
+from urfbtf.runner import checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 COMMON = [
@@ -52,7 +52,7 @@ def _start_workers(model_dir):
                 [
                     sys.executable,
                     "-m",
-                    "urfbtf.main",
+                    "urfbtf",
                     *COMMON,
                     "--strategy=multi_worker",
                     f"--model_dir={model_dir}",
@@ -93,7 +93,7 @@ def test_two_workers_killed_and_restarted_end_like_one_process(tmp_path):
 
     single_dir = tmp_path / "single"
     subprocess.run(
-        [sys.executable, "-m", "urfbtf.main", *COMMON, f"--model_dir={single_dir}"],
+        [sys.executable, "-m", "urfbtf", *COMMON, f"--model_dir={single_dir}"],
         cwd=REPO,
         env=ENV,
         check=True,

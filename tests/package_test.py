@@ -34,7 +34,7 @@ def test_the_wheel_ships_every_flagfile_and_the_command(installed):
     shipped = {p.name for p in (installed / "urfbtf" / "flags").glob("*.cfg")}
     assert shipped == {p.name for p in (REPO / "flags").glob("*.cfg")}
     [entry_points] = installed.glob("urfbtf-*.dist-info/entry_points.txt")
-    assert "urfbtf = urfbtf.main:cli" in entry_points.read_text()
+    assert "urfbtf = urfbtf.runner.main:cli" in entry_points.read_text()
 
 
 @pytest.mark.slow
@@ -46,7 +46,7 @@ def test_python_m_urfbtf_reads_the_nets_flagfile_outside_the_checkout(
         [
             sys.executable,
             "-c",
-            "from urfbtf import main; print(main.net_flagfile('deepernet'))",
+            "from urfbtf.runner import main; print(main.net_flagfile('deepernet'))",
         ],
         cwd=tmp_path,
         env=env,

@@ -6,7 +6,7 @@ import math
 import numpy as np
 from tool_loader import load_tool
 
-from urfbtf.config import Config
+from urfbtf.runner.config import Config
 
 plateau_escape = load_tool("amit/plateau_escape.py")
 plateau_signal = load_tool("amit/plateau_signal.py")

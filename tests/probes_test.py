@@ -6,9 +6,10 @@ import keras
 import numpy as np
 import pytest
 
-from urfbtf import losses, nets, probes, train
-from urfbtf.config import Config
+from urfbtf import losses, nets, probes
 from urfbtf.layers import FeedbackLayer
+from urfbtf.runner import train
+from urfbtf.runner.config import Config
 
 
 def _model(rule):

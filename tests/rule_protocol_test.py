@@ -15,8 +15,9 @@ import local_rule
 import numpy as np
 import pytest
 
-from urfbtf import checkpoint, config, nets, rules, train
+from urfbtf import nets, rules
 from urfbtf.errors import UsageError
+from urfbtf.runner import checkpoint, config, train
 
 REPO = Path(__file__).resolve().parents[1]
 QUIET = dict(verbose=0, log=lambda _: None)

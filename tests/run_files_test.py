@@ -13,9 +13,10 @@ import keras
 import pytest
 from absl import flags
 
-from urfbtf import checkpoint, main, recorder, train
-from urfbtf.config import Config
 from urfbtf.errors import RunFilesError
+from urfbtf.records import read_records
+from urfbtf.runner import checkpoint, main, recorder, train
+from urfbtf.runner.config import Config
 
 FLAGS = flags.FLAGS
 SMALL = dict(
@@ -103,7 +104,7 @@ def test_a_full_disk_during_a_checkpoint_keeps_the_previous_one(
     disk_full("no file matches this")  # Space was freed.
     status, stderr = _main(capsys, run_dir, epochs=2)
     assert status == 0, stderr
-    assert [r["epoch"] for r in recorder.read_metrics(run_dir)] == [1, 2]
+    assert [r["epoch"] for r in read_records(run_dir)] == [1, 2]
 
 
 def test_a_full_disk_while_writing_config_json(tmp_path, capsys, disk_full):
@@ -197,7 +198,7 @@ def test_a_run_directory_with_another_config_json_beside_checkpoints(
     assert re.search(expected, error), error
     assert _temporaries(run_dir) == []
     # Nothing was trained or rewritten.
-    assert [r["epoch"] for r in recorder.read_metrics(run_dir)] == [1]
+    assert [r["epoch"] for r in read_records(run_dir)] == [1]
     if content is not None:
         assert config.read_bytes() == content.encode("utf-8", "surrogateescape")
 

@@ -77,14 +77,14 @@ def _bytes(value: bytes):
 
 
 def quick_config(data_dir, **changes):
-    from urfbtf.config import Config
+    from urfbtf.runner.config import Config
 
     return Config(data_dir=str(data_dir), **{**QUICK, **changes})
 
 
 def _main(model_dir: str, epochs: str, data_dir: str) -> None:
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    from urfbtf import train
+    from urfbtf.runner import train
 
     train.make_deterministic()
     config = quick_config(data_dir, epochs=int(epochs))

@@ -25,11 +25,12 @@ from stream_run import (
     write_imagenet,
 )
 
-from urfbtf import checkpoint, data, train
+from urfbtf import data
 from urfbtf.data import inputs, layouts, shards, stream
 from urfbtf.errors import DataError, UsageError
-from urfbtf.evaluation import Evaluator
 from urfbtf.metrics import top_k_error
+from urfbtf.runner import checkpoint, train
+from urfbtf.runner.evaluation import Evaluator
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -425,7 +426,7 @@ def _cli(data_dir, model_dir, *args):
     command = [
         sys.executable,
         "-m",
-        "urfbtf.main",
+        "urfbtf",
         "--net=fc2_100",
         "--rule=bp",
         "--loss=softmax",
@@ -533,8 +534,8 @@ IMAGENET_FLAGFILES = sorted(
 def test_an_imagenet_flagfile_streams_the_standard_layout_at_224(path, imagenet_dir):
     from absl import flags
 
-    from urfbtf import main
-    from urfbtf.config import Config
+    from urfbtf.runner import main
+    from urfbtf.runner.config import Config
 
     try:
         main.parse_flags(["urfbtf", f"--flagfile={path}", f"--data_dir={imagenet_dir}"])

@@ -1,10 +1,10 @@
-"""Tests for urfbtf/synthetic.py, the synthetic tasks of Frenkel et al. (2021),
+"""Tests for urfbtf/data/synthetic.py, the synthetic tasks of Frenkel et al. (2021),
 sections 4.1 (regression on cosines) and 4.2 (sklearn-style classification)."""
 
 import numpy as np
 import pytest
 
-from urfbtf import synthetic
+from urfbtf.data import synthetic
 
 CLASS_SEP = 4.5
 N_FEATURES = 256

@@ -12,7 +12,7 @@ import sys
 def quick_config(**changes):
     """A target-propagation run small enough for a test: Bartunov's MNIST FC net
     (FC256 x 5) on 200 examples of the shipped CIFAR-10 sample."""
-    from urfbtf.config import Config
+    from urfbtf.runner.config import Config
 
     settings = dict(
         rule="dtp",
@@ -39,7 +39,7 @@ def _main(model_dir: str, epochs: str, rule: str, schedule: str) -> None:
     import os
 
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    from urfbtf import train
+    from urfbtf.runner import train
 
     train.make_deterministic()
     config = quick_config(rule=rule, tp_schedule=schedule, epochs=int(epochs))

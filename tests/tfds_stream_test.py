@@ -12,10 +12,11 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from urfbtf import data, train
-from urfbtf.config import Config
+from urfbtf import data
 from urfbtf.data import inputs, layouts, stream, tfds_source, tfds_stream
 from urfbtf.errors import DataError, UsageError
+from urfbtf.runner import train
+from urfbtf.runner.config import Config
 
 CLASSES = 5
 TRAIN, VALIDATION = 60, 20  # Examples of each split.

@@ -13,10 +13,11 @@ import pytest
 import tensorflow as tf
 from tool_loader import tool_path
 
-from urfbtf import checkpoint, rules, train
-from urfbtf.config import Config
+from urfbtf import rules
 from urfbtf.errors import UsageError
 from urfbtf.rules.gradient import GradientRule
+from urfbtf.runner import checkpoint, train, trials
+from urfbtf.runner.config import Config
 
 REPO = Path(__file__).resolve().parents[1]
 # Small enough for seconds per epoch, large enough that the loss falls in two.
@@ -200,7 +201,7 @@ def test_a_rule_can_bring_its_own_training_step(tmp_path):
 def test_trials_run_one_seed_each_and_summarise_the_last_epochs(tmp_path):
     lines = []
     config = Config(epochs=2, train_examples=200, val_examples=100, **QUICK)
-    summary = train.run_trials(config, 2, tmp_path, verbose=0, log=lines.append)
+    summary = trials.run_trials(config, 2, tmp_path, verbose=0, log=lines.append)
     seeds = [
         json.loads((tmp_path / f"trial-{k}" / "config.json").read_text())["seed"]
         for k in range(2)
@@ -249,7 +250,7 @@ def test_trials_of_a_regression_task_are_scored_by_the_test_loss(tmp_path):
         train_examples=200,
     )
     lines = []
-    summary = train.run_trials(config, 2, tmp_path, verbose=0, log=lines.append)
+    summary = trials.run_trials(config, 2, tmp_path, verbose=0, log=lines.append)
     assert summary["score"] == "test_loss"
     for k, score in enumerate(summary["test_losses"]):
         [record] = _records(tmp_path / f"trial-{k}")

@@ -12,9 +12,10 @@ import pytest
 import tensorflow as tf
 from tool_loader import tool_path
 
-from urfbtf import checkpoint, train, untied
-from urfbtf.config import Config
+from urfbtf import untied
 from urfbtf.errors import UsageError
+from urfbtf.runner import checkpoint, train
+from urfbtf.runner.config import Config
 
 REPO = Path(__file__).resolve().parents[1]
 QUIET = dict(verbose=0, log=lambda _: None)

@@ -52,9 +52,10 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from urfbtf import losses, nets, recorder, rules, train  # noqa: E402
-from urfbtf.config import Config  # noqa: E402
+from urfbtf import losses, nets, rules  # noqa: E402
 from urfbtf.nets.keras_twin import build_keras_twin  # noqa: E402
+from urfbtf.runner import recorder, train  # noqa: E402
+from urfbtf.runner.config import Config  # noqa: E402
 
 # Each model has its own train function; TF's "retracing" warning about them is noise.
 tf.get_logger().setLevel("ERROR")
@@ -96,7 +97,7 @@ def build(net: str, rule: str, batch_size: int, untie: str = "", impl: str = "de
 
 def build_target(net: str, rule: str, batch_size: int = TARGET_BATCH):
     """One training step of `net` under `rule` as the runner builds it
-    (`urfbtf.train.build_model`), the target rules on the parallel schedule."""
+    (`urfbtf.runner.build.build_model`), the target rules on the parallel schedule."""
     keras.utils.set_random_seed(0)
     settings = dict(
         net=net,

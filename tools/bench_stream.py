@@ -40,9 +40,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from urfbtf import data, recorder, train  # noqa: E402
-from urfbtf.config import Config  # noqa: E402
+from urfbtf import data
 from urfbtf.data import stream  # noqa: E402
+from urfbtf.runner import recorder, train  # noqa: E402
+from urfbtf.runner.config import Config  # noqa: E402
 
 CLASSES = 1000
 TEST_RECORDS = 250

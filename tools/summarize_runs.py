@@ -2,7 +2,7 @@
 
     python tools/summarize_runs.py RUN_DIR [RUN_DIR ...]
 
-One row per run directory (as written by `python -m urfbtf.main`): the protocol
+One row per run directory (as written by `python -m urfbtf`): the protocol
 from config.json, then from the last line of metrics.jsonl the epoch count, the
 train, validation and test errors (in %), the W-R correlation of each layer with
 feedback weights (or, with --brief, the mean `untied_similarity` of the untied

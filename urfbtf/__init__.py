@@ -3,7 +3,7 @@
 Amit (2019), "Deep learning with asymmetric connections and Hebbian updates",
 Front. Comput. Neurosci. 13:18. The layers live in `urfbtf.layers`, the rules in
 `urfbtf.rules`, the paper's networks in `urfbtf.nets`, and the experiment runner
-in `urfbtf.train` (with `python -m urfbtf.main` as its command line).
+in `urfbtf.runner` (with `python -m urfbtf` as its command line).
 `urfbtf.convert(model, rule)` turns a Keras model of one's own into one that
 learns by a rule, and `urfbtf.callbacks.Alignment` records how closely it
 follows backpropagation during `fit`.

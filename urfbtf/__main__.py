@@ -1,5 +1,5 @@
 """`python -m urfbtf [FLAGS]`: the experiment runner, as the `urfbtf` command."""
 
-from urfbtf.main import cli
+from urfbtf.runner.main import cli
 
 cli()

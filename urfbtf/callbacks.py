@@ -5,7 +5,7 @@ records: the alignment probes of `--probe_every` (`urfbtf.probes.Prober`;
 Frenkel et al. 2021, Figs. 2C-D and 3C-D) and the W-R alignment of every
 feedback layer (`urfbtf.alignment.feedback_alignment`; Amit 2019, Figs. 10-11),
 computed by the same code, on the same schedule (`urfbtf.probes.due`) and
-written in the same format as the runner's probes.jsonl.
+written in the same format as the runner's probes.jsonl (`urfbtf.records`).
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from urfbtf import alignment, probes, recorder
+from urfbtf import alignment, probes
 from urfbtf.errors import UsageError
+from urfbtf.records import PROBES_FILE, append_line, jsonable
 
 
 class Alignment(keras.callbacks.Callback):
@@ -138,9 +139,9 @@ class Alignment(keras.callbacks.Callback):
         self.records.append(record)
         if self.log_dir is None:
             return
-        line = {key: recorder.jsonable(value) for key, value in record.items()}
+        line = {key: jsonable(value) for key, value in record.items()}
         line["step"], line["epoch"] = self._step, epoch
-        recorder.append_line(self.log_dir / recorder.PROBES_FILE, line)
+        append_line(self.log_dir / PROBES_FILE, line)
         with self._writer.as_default(step=self._step):
             for key, value in stats.items():
                 if line[key] is not None:

@@ -1,6 +1,6 @@
 """Errors that the command line turns into a one-paragraph message and an exit code.
 
-Library code raises these instead of printing; `urfbtf.main` catches them, prints
+Library code raises these instead of printing; `urfbtf.runner.main` catches them, prints
 the message (never a traceback) and exits with `exit_code`: 2 for bad settings, 1
 for data or files that cannot be read or written, 3 for a run that diverged.
 """

@@ -89,7 +89,7 @@ class SigmoidCrossEntropy(keras.losses.Loss):
 def zero_output_loss(loss: keras.losses.Loss, num_classes: int) -> float:
     """The loss of an all-zero output, the same for every label: what a net
     that has learnt nothing scores (ln C for softmax cross-entropy, and
-    1 + off_class_fac for the hinge loss, eq. 4 at x = 0). `urfbtf.divergence`
+    1 + off_class_fac for the hinge loss, eq. 4 at x = 0). `urfbtf.runner.divergence`
     measures an exploding training loss against it. Classification losses
     only: a regression loss at zero output depends on the targets."""
     labels = tf.zeros([1], tf.int32)

@@ -48,7 +48,7 @@ def due(previous_step: int, step: int, every: int) -> bool:
     the compiled step may run several steps (`steps_per_execution`) and jump
     past a multiple; the probe is still taken, once. `every` 0 never probes.
 
-    The runner's records (`urfbtf.recorder.RunRecorder`) and the Keras callback
+    The runner's records (`urfbtf.runner.recorder.RunRecorder`) and the Keras callback
     `urfbtf.callbacks.Alignment` both probe on this schedule.
     """
     return every > 0 and step // every > previous_step // every

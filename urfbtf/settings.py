@@ -1,11 +1,12 @@
 """A setting, declared once: name, type, default, help, valid values, resumability.
 
-Every setting of a run is one `Setting`: the runner's own in `urfbtf.config`
-(`RUN_SETTINGS`) and each learning rule's in its `settings` attribute
-(`urfbtf.rules.Rule`). Everything else is derived from these declarations: the
-command line's absl flags (`define_flags`), the fields of `urfbtf.config.Config`,
-what `config.json` holds, the check that a resumed run keeps its settings, and
-the refusal of a setting that does not apply to the chosen net, rule or data.
+Every setting of a run is one `Setting`: the runner's own in
+`urfbtf.runner.run_settings` (`RUN_SETTINGS`) and each learning rule's in its
+`settings` attribute (`urfbtf.rules.Rule`). Everything else is derived from these
+declarations: the command line's absl flags (`urfbtf.runner.flags`), the fields
+of `urfbtf.runner.config.Config`, what `config.json` holds, the check that a
+resumed run keeps its settings, and the refusal of a setting that does not apply
+to the chosen net, rule or data.
 """
 
 from __future__ import annotations
@@ -104,28 +105,6 @@ def _has_type(value, kind: type) -> bool:
     if kind is float:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     return isinstance(value, kind)
-
-
-def define_flags(settings: Iterable[Setting], flag_values) -> dict[str, Any]:
-    """Defines an absl flag for every setting; returns {name: FlagHolder}.
-
-    Choices are checked by `Setting.validate` (with the project's message), not
-    by absl, so every flag is a plain string, integer, float or boolean flag.
-    """
-    from absl import flags  # Only the command line needs absl.
-
-    define = {
-        bool: flags.DEFINE_boolean,
-        int: flags.DEFINE_integer,
-        float: flags.DEFINE_float,
-        str: flags.DEFINE_string,
-    }
-    holders = {}
-    for setting in settings:
-        holders[setting.name] = define[setting.type](
-            setting.name, setting.default, setting.flag_help(), flag_values=flag_values
-        )
-    return holders
 
 
 def unique(settings: Iterable[Setting]) -> dict[str, Setting]:

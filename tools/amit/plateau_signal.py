@@ -32,9 +32,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from urfbtf import data, train
+from urfbtf import data
 from urfbtf.blocks import learning_layers
-from urfbtf.config import Config, declared_settings
+from urfbtf.runner import train
+from urfbtf.runner.config import Config, declared_settings
 
 
 def training_batch(data_dir, examples: int):

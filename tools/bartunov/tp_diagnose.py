@@ -36,8 +36,9 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from urfbtf import data, main, train  # noqa: E402
-from urfbtf.config import Config  # noqa: E402
+from urfbtf import data
+from urfbtf.runner import main, train  # noqa: E402
+from urfbtf.runner.config import Config  # noqa: E402
 
 flags.DEFINE_integer("every", 50, "Steps between two measurements.")
 flags.DEFINE_integer("examples", 1000, "Training examples in the fixed batch.")

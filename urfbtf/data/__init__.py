@@ -16,7 +16,7 @@ dataset name:
 * `cifar10_sample`, 1000 training and 500 test CIFAR-10 images that ship inside the
   package in the same TFRecord schema, so everything runs offline;
 * `synthetic_classification` and `synthetic_regression`, the 256-feature tasks of
-  Frenkel et al. (2021), generated in memory by `urfbtf.synthetic` (features, not
+  Frenkel et al. (2021), generated in memory by `urfbtf.data.synthetic` (features, not
   pixels; the regression's labels are float vectors of 10 targets).
 
 Images stay uint8 in memory; the tf.data pipelines scale them to float32 in [0, 1].

@@ -1,4 +1,4 @@
-"""A run's inputs, held in memory or streamed: one interface for `urfbtf.train`.
+"""A run's inputs, held in memory or streamed: one interface for `urfbtf.runner.train`.
 
 `load_inputs` chooses the path (`--input`):
 

@@ -11,7 +11,7 @@ import pathlib
 
 import numpy as np
 
-from urfbtf import synthetic
+from urfbtf.data import synthetic
 from urfbtf.data.tfds_source import load_tfds
 from urfbtf.data.tfrecords import SAMPLE_DATASET, SAMPLE_DIR, read_local
 from urfbtf.errors import UsageError

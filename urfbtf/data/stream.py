@@ -84,7 +84,7 @@ class StreamSplits:
     @property
     def train_labels(self) -> np.ndarray:
         """No labels, only their kind (class indices, shape [0]): what
-        `urfbtf.config.check_data` reads of a dataset's labels."""
+        `urfbtf.runner.config.check_data` reads of a dataset's labels."""
         return np.zeros([0], np.int64)
 
     def count(self, split: str) -> int:
@@ -131,7 +131,7 @@ def train_input(
         )
 
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        # urfbtf.own_loop distributes a dataset of global batches itself: every
+        # urfbtf.runner.own_loop distributes a dataset of global batches itself: every
         # worker reads every shard and keeps its share of each batch.
         dataset = dataset_fn(tf.distribute.InputContext())
         options = tf.data.Options()

@@ -104,7 +104,7 @@ class Rule:
     # Configuration -----------------------------------------------------------
 
     def check(self, config) -> None:
-        """Raises `UsageError` for a run (an `urfbtf.config.Config`) the rule
+        """Raises `UsageError` for a run (an `urfbtf.runner.config.Config`) the rule
         cannot train."""
         del config
 

@@ -1,6 +1,6 @@
 """Running an experiment: data, model, `fit`, and what the run leaves behind.
 
-`run(config, model_dir)` is the whole experiment of `python -m urfbtf.main`, callable
+`run(config, model_dir)` is the whole experiment of `python -m urfbtf`, callable
 from Python. In `model_dir` it leaves `config.json` (the settings and library
 versions), `metrics.jsonl` (one line per finished epoch), TensorBoard logs,
 per-epoch checkpoints and the final model `model.keras`. Started again on the
@@ -18,26 +18,29 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from urfbtf import (
+from urfbtf import data, losses, probes, rules
+from urfbtf.errors import UsageError
+from urfbtf.records import read_records
+from urfbtf.runner import (
     checkpoint,
-    data,
     distribute,
     divergence,
-    losses,
-    nets,
     own_loop,
-    probes,
-    protocol,
     recorder,
-    rules,
     run_dir,
-    trials,
+    untying,
 )
-from urfbtf import config as config_lib
-from urfbtf.config import Config
-from urfbtf.errors import UsageError
-from urfbtf.evaluation import Evaluator
-from urfbtf.metrics import TOP5_MIN_CLASSES, ErrorRate, TopKError
+from urfbtf.runner.build import (
+    build_model,
+    check_compilable,
+    loss_ceiling,
+    make_optimizer,
+)
+from urfbtf.runner.config import Config
+from urfbtf.runner.evaluation import Evaluator
+from urfbtf.runner.validation import check_data
+
+__all__ = ["build_model", "make_deterministic", "make_optimizer", "run", "score_of"]
 
 # Examples in the fixed batch of the alignment probes.
 PROBE_EXAMPLES = 256
@@ -67,88 +70,9 @@ def make_deterministic() -> None:
         logging.warning(
             "TensorFlow was already running, so ops may still run concurrently "
             "and runs may differ in their last bits; call "
-            "urfbtf.train.make_deterministic() before any TensorFlow op for "
+            "urfbtf.runner.train.make_deterministic() before any TensorFlow op for "
             "bitwise reproducible runs."
         )
-
-
-def make_optimizer(config: Config, lr: float | None = None):
-    """The run's optimizer (`config.optimizer`) at `config.lr`, or at `lr`; Adam
-    with `config.adam_beta1`, `adam_beta2` and `adam_epsilon`."""
-    lr = config.lr if lr is None else lr
-    if config.optimizer == "sgd":
-        return keras.optimizers.SGD(lr)
-    if config.optimizer == "momentum":
-        return keras.optimizers.SGD(lr, momentum=0.9)
-    return keras.optimizers.Adam(
-        lr,
-        beta_1=config.adam_beta1,
-        beta_2=config.adam_beta2,
-        epsilon=config.adam_epsilon,
-    )
-
-
-def build_model(
-    config: Config, image_shape, num_classes: int, phase: protocol.Phase | None = None
-) -> keras.Model:
-    """The model of `config` in protocol phase `phase` (default: the first),
-    built and compiled by its rule; call it inside the strategy's scope."""
-    phase = phase or protocol.schedule(config)[0]
-    rule = rules.get_rule(config.rule)
-    settings = config.rule_settings()
-    model = nets.build_net(
-        config.net,
-        input_shape=tuple(image_shape),
-        num_classes=num_classes,
-        rule=rule,
-        rule_settings=settings,
-        connectivity=config.connectivity,
-        nonlin_scale=config.nonlin_scale,
-        leaky_slope=config.leaky_slope,
-        dropout_seed=config.seed,
-        untie=phase.untie,
-        untied_impl=config.untied_impl,
-        activation=config.activation,
-        output_activation=config.output_activation,
-        dropout=config.dropout,
-        freeze_conv=config.freeze_conv,
-        **_kernel_initializer(config, rule),
-    )
-    for name in phase.freeze:
-        model.get_layer(name).trainable = False
-    rule.compile(
-        model,
-        make_optimizer=lambda lr=None: make_optimizer(config, lr),
-        settings=settings,
-        loss=losses.get_loss(config.loss, config.off_class_fac),
-        metrics=_metrics(config, num_classes),
-        jit_compile=config.jit_compile,
-        steps_per_execution=config.steps_per_execution,
-    )
-    return model
-
-
-def _metrics(config: Config, num_classes: int) -> list:
-    """The training metrics: the error, and the top-5 error with more than 10
-    classes; none for regression."""
-    if config.loss in losses.REGRESSION_LOSSES:
-        return []
-    return [ErrorRate(), *([TopKError(5)] if num_classes >= TOP5_MIN_CLASSES else [])]
-
-
-def _loss_ceiling(config: Config, model, num_classes: int) -> float | None:
-    """The training loss above which a run counts as diverged although its loss
-    is finite (`--loss_ceiling`): that many times chance, the loss of an
-    all-zero output. None (only NaN or infinity counts) when it is off, and for
-    regression, whose loss at a zero output depends on the targets."""
-    if not config.loss_ceiling or config.loss in losses.REGRESSION_LOSSES:
-        return None
-    return config.loss_ceiling * losses.zero_output_loss(model.loss, num_classes)
-
-
-def run_trials(config: Config, count: int, model_dir=None, **run_args) -> dict:
-    """`urfbtf.trials.run_trials`: `count` seeds of `config`, summarised."""
-    return trials.run_trials(config, count, model_dir, **run_args)
 
 
 def run(config: Config, model_dir=None, *, strategy=None, verbose="auto", log=print):
@@ -171,7 +95,7 @@ def run(config: Config, model_dir=None, *, strategy=None, verbose="auto", log=pr
 
     Raises:
         urfbtf.errors.DivergenceError: the run diverged, under
-            on_divergence="stop" (`urfbtf.divergence`).
+            on_divergence="stop" (`urfbtf.runner.divergence`).
         urfbtf.errors.RunFilesError: model_dir cannot be created or written, or
             holds files that are not a run's.
     """
@@ -198,7 +122,7 @@ def run(config: Config, model_dir=None, *, strategy=None, verbose="auto", log=pr
         normalize=config.normalize,
         label_offset=config.label_offset,
     )
-    config_lib.check_data(config, inputs.splits)
+    check_data(config, inputs.splits)
     saved = checkpoint.latest(model_dir / "checkpoints")
     if chief:
         history = divergence.lr_history(
@@ -211,14 +135,14 @@ def run(config: Config, model_dir=None, *, strategy=None, verbose="auto", log=pr
         recorder.truncate_metrics(model_dir, saved.epoch if saved else 0)
 
     model = None
-    phases = protocol.schedule(config)
+    phases = untying.schedule(config)
     for phase in phases[saved.phase if saved else 0 :]:
         # Seeded per phase, so that a redrawn layer gets the same weights whether
         # the run crossed the boundary in one go or resumed at it.
         keras.utils.set_random_seed(config.seed + phase.index)
         with strategy.scope():
             new = build_model(config, inputs.image_shape, inputs.num_classes, phase)
-            _check_compilable(new, config, strategy)
+            check_compilable(new, config, strategy)
             optimizers = rule.optimizers(new)
             # Fresh or resumed, each optimizer's slots are made here on the
             # variables the rule names, so every checkpoint holds the same ones.
@@ -232,7 +156,7 @@ def run(config: Config, model_dir=None, *, strategy=None, verbose="auto", log=pr
             else:
                 start = phase.first_epoch
                 if model is not None:
-                    protocol.transfer(model, new, phase.redraw)
+                    untying.transfer(model, new, phase.redraw)
         model = new
         if start < phase.end_epoch:
             _fit(
@@ -248,7 +172,7 @@ def run(config: Config, model_dir=None, *, strategy=None, verbose="auto", log=pr
 
     if not chief:
         return {"model_dir": str(model_dir)}  # The chief reports for the cluster.
-    records = recorder.read_metrics(model_dir)
+    records = read_records(model_dir)
     summary = dict(records[-1]) if records else {}
     summary["model_dir"] = str(model_dir)
     first = divergence.first(records)
@@ -261,10 +185,17 @@ def run(config: Config, model_dir=None, *, strategy=None, verbose="auto", log=pr
     return summary
 
 
+def score_of(config: Config) -> str:
+    """The metric that scores a run of `config`: the test error, or for
+    regression, which has no error rate, the test loss. Decided by the task,
+    not by a record, since a diverged epoch's record may lack either."""
+    return "test_loss" if config.loss in losses.REGRESSION_LOSSES else "test_error"
+
+
 def _summary_line(config, summary, model_dir, diverged=None, saved_model=True) -> str:
     """The closing line of a run: its last epoch and score, and where it
     diverged if it trained on after that."""
-    score = trials.score_of(config)
+    score = score_of(config)
     value = summary.get(score)
     # A perfect 0.0 is a score like any other; only a missing one is n/a.
     shown = "n/a" if value is None else f"{value:.4f}"
@@ -318,7 +249,7 @@ def _fit(
         rule=rules.get_rule(config.rule),
         on_divergence=config.on_divergence,
         lr=config.lr,
-        loss_ceiling=_loss_ceiling(config, model, inputs.num_classes),
+        loss_ceiling=loss_ceiling(config, model, inputs.num_classes),
     )
     if verbose == "auto":
         verbose = 1 if sys.stdout.isatty() else 2
@@ -355,24 +286,6 @@ def _train(model, train, strategy, config, record, verbose, schedule) -> None:
         model.fit(train, shuffle=False, callbacks=[record], verbose=verbose, **schedule)
 
 
-def _kernel_initializer(config: Config, rule: rules.Rule) -> dict:
-    """The options of `nets.build_net` that set the initial forward weights.
-
-    * kernel_initializer: --kernel_init (Frenkel et al.'s flagfiles set the
-      reference code's fan_in_uniform, U(±1/√fan_in); their paper says
-      he_uniform).
-    * zero_init: under --zero_init, for the rules that can leave 0 (Frenkel et
-      al. zero-initialise their feedback-alignment family; bp and shallow keep
-      their draw), the fully connected weights start at 0, as the DRTP reference
-      code's --fc-zero-init (models.py:133-134): not the convolutions, whose
-      random draw a frozen "CONV random" net needs, and not the biases.
-    """
-    return dict(
-        kernel_initializer=config.kernel_init,
-        zero_init=config.zero_init and rule.learns_from_zero,
-    )
-
-
 def _check_batch_sizes(config: Config, strategy) -> None:
     replicas = strategy.num_replicas_in_sync
     for name in ("batch_size", "eval_batch_size", "untied_batch_size"):
@@ -383,18 +296,3 @@ def _check_batch_sizes(config: Config, strategy) -> None:
                 f"of strategy {config.strategy!r}; use a multiple of {replicas} (it "
                 f"is the global batch, e.g. {value - value % replicas or replicas})."
             )
-
-
-def _check_compilable(model, config: Config, strategy) -> None:
-    """Stops before training when XLA is asked of layers it cannot compile."""
-    if not (config.jit_compile or isinstance(strategy, tf.distribute.TPUStrategy)):
-        return
-    blocked = [layer.name for layer in model.layers if not layer.supports_jit]
-    if blocked:
-        reason = "--jit_compile" if config.jit_compile else "a TPU (always compiled)"
-        raise UsageError(
-            f"Layers {', '.join(blocked)} cannot be compiled by XLA (tf.sparse ops "
-            f"have no XLA kernel), which {reason} needs. Use their XLA form instead: "
-            "implementation='dense' (--untied_impl=dense), or run without "
-            "--jit_compile on a CPU or GPU."
-        )

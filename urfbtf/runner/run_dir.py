@@ -4,7 +4,7 @@
 whose checkpoints belong to a run with other settings is refused rather than
 mixed, and one whose files urfbtf did not write is refused rather than read.
 Every file is written to a temporary name and renamed into place
-(`urfbtf.checkpoint.write_text_atomically`).
+(`urfbtf.runner.checkpoint.write_text_atomically`).
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ import numpy as np
 import tensorflow as tf
 
 import urfbtf
-from urfbtf import checkpoint, divergence, recorder
-from urfbtf.config import Config
 from urfbtf.errors import RunFilesError, UsageError, files_error
+from urfbtf.records import read_records
+from urfbtf.runner import checkpoint, divergence
+from urfbtf.runner.config import Config
 
 
 def default(config: Config) -> Path:
@@ -51,7 +52,7 @@ def check_same_run(config: Config, model_dir: Path) -> tuple[dict | None, dict |
     if not checkpoint.checkpoints(model_dir / "checkpoints"):
         return None, None
     previous = read_config(path)
-    diverged = divergence.first(recorder.read_metrics(model_dir))
+    diverged = divergence.first(read_records(model_dir))
     changed = config.changes_from(previous, diverged=diverged is not None)
     if changed:
         raise UsageError(
@@ -97,7 +98,7 @@ def make(path: Path) -> None:
 
 def write_config(config: Config, model_dir: Path, lr_history=None) -> None:
     """Writes config.json: the settings, the learning rates used and from which
-    epoch (`urfbtf.divergence.lr_history`), and the library versions."""
+    epoch (`urfbtf.runner.divergence.lr_history`), and the library versions."""
     make(model_dir)
     settings = config.to_dict()
     history = lr_history or [{"lr": config.lr, "from_epoch": 1}]

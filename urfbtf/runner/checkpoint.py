@@ -13,9 +13,9 @@ at any moment leaves either the previous complete checkpoint or the new one; a
 write that fails (a full disk) removes its temporary file and raises
 `urfbtf.errors.RunFilesError` (`replace_atomically`, which the run's other files
 use too). The two newest are kept, in case the newest cannot be read, and the
-last checkpoint of every earlier phase of a two-phase run (`urfbtf.protocol`):
+last checkpoint of every earlier phase of a two-phase run (`urfbtf.runner.untying`):
 the trained tied net. Non-finite state (a run that diverged, see
-`urfbtf.divergence`) is never written, so that it cannot push the last finite
+`urfbtf.runner.divergence`) is never written, so that it cannot push the last finite
 checkpoints out, and one written before that rule is skipped when resuming.
 """
 
@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from urfbtf import divergence
 from urfbtf.errors import UsageError, files_error
+from urfbtf.runner import divergence
 
 _PATTERN = re.compile(r"epoch-(\d+)(?:-phase(\d+))?\.npz$")
 _KEEP = 2
@@ -58,7 +58,7 @@ def build_optimizers(optimizers) -> None:
     """Builds each (optimizer, variables) pair not built yet on its variables.
 
     Optimizer slots (momentum, Adam moments) exist only after a build. A run
-    builds them before it trains (`urfbtf.train.run`), so that a fresh run and a
+    builds them before it trains (`urfbtf.runner.run`), so that a fresh run and a
     resumed one hold the same slots: left to Keras, `fit` under a distribution
     strategy builds the model's optimizer on every trainable variable, while a
     resumed run would build it here on the variables the rule gives it.
@@ -81,8 +81,8 @@ class Saved:
 def save(
     model, directory: str | os.PathLike, epoch: int, phase: int = 0, optimizers=None
 ) -> Path:
-    """Writes the state after `epoch` finished epochs (in protocol phase `phase`,
-    see `urfbtf.protocol`) to directory/epoch-N.npz; `optimizers` as in
+    """Writes the state after `epoch` finished epochs (in untying phase `phase`,
+    see `urfbtf.runner.untying`) to directory/epoch-N.npz; `optimizers` as in
     `_state_variables`.
 
     Raises:
@@ -238,7 +238,7 @@ def restore(
 
     Keras keeps an optimizer's learning rate in a variable, which the checkpoint
     holds; with `keep_learning_rates` the optimizers keep the rates they were
-    made with (a diverged run resumed at a smaller lr, `urfbtf.divergence`).
+    made with (a diverged run resumed at a smaller lr, `urfbtf.runner.divergence`).
     """
     variables = _state_variables(model, optimizers)
     kept = []

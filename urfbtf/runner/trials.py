@@ -12,8 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from urfbtf import checkpoint, losses, recorder, run_dir, train
-from urfbtf.config import Config
+from urfbtf.records import read_records
+from urfbtf.runner import checkpoint, run_dir, train
+from urfbtf.runner.config import Config
+from urfbtf.runner.train import score_of
 
 # Epochs at the end of a run whose test errors are averaged in a trial's score,
 # as Frenkel et al. (2021) report their tables.
@@ -25,7 +27,8 @@ def run_trials(config: Config, trials: int, model_dir=None, **run_args) -> dict:
 
     Each trial is an ordinary run in model_dir/trial-K (resumable on its own);
     its score is its test error averaged over its last `LAST_EPOCHS` epochs, or
-    for regression, which has no error rate, its test loss (`score_of`). The
+    for regression, which has no error rate, its test loss
+    (`urfbtf.runner.train.score_of`). The
     summary is also written to model_dir/trials.json: "score" (test_error or
     test_loss), the scores ("test_errors" or "test_losses"), their mean and
     standard deviation ("mean_test_error", "std_test_error", or the same of
@@ -40,7 +43,7 @@ def run_trials(config: Config, trials: int, model_dir=None, **run_args) -> dict:
     for k in range(trials):
         trial = config.replace(seed=config.seed + k)
         train.run(trial, base / f"trial-{k}", log=log, **run_args)
-        records = recorder.read_metrics(base / f"trial-{k}")[-LAST_EPOCHS:]
+        records = read_records(base / f"trial-{k}")[-LAST_EPOCHS:]
         values = [r.get(key) for r in records]
         scored = values and None not in values
         scores.append(float(np.mean(values)) if scored else None)
@@ -68,10 +71,3 @@ def run_trials(config: Config, trials: int, model_dir=None, **run_args) -> dict:
         f"model_dir {base}"
     )
     return summary
-
-
-def score_of(config: Config) -> str:
-    """The metric that scores a run of `config`: the test error, or for
-    regression, which has no error rate, the test loss. Decided by the task,
-    not by a record, since a diverged epoch's record may lack either."""
-    return "test_loss" if config.loss in losses.REGRESSION_LOSSES else "test_error"

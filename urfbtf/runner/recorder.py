@@ -9,35 +9,38 @@ metrics line, and a run resumed from it drops any line written after it (see
 `truncate_metrics`). In a multi-worker cluster every worker evaluates (the sums
 are all-reduced) but only the chief writes.
 
-It also watches for divergence (`urfbtf.divergence`): the training loss after
+It also watches for divergence (`urfbtf.runner.watch`): the training loss after
 every step, non-finite or above the loss ceiling (Keras reports it to
 callbacks; the multi-worker loop only at the end of each epoch), and the whole
 state before every checkpoint. A diverged epoch's line carries "diverged":
 true, its step and the last finite loss; non-finite state is never
 checkpointed; with on_divergence="stop" the run stops at that step, before its
 epoch is checkpointed, with a `DivergenceError`. A write that fails raises
-`RunFilesError`.
+`RunFilesError` (TensorBoard's too, `urfbtf.runner.tensorboard`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import math
-import os
 import resource
 import sys
 import time
 from pathlib import Path
 
 import keras
-import tensorflow as tf
 
-from urfbtf import alignment, checkpoint, divergence, probes, rules
-from urfbtf.errors import DivergenceError, RunFilesError, files_error
-
-METRICS_FILE = "metrics.jsonl"
-PROBES_FILE = "probes.jsonl"
+from urfbtf import alignment, probes, rules
+from urfbtf.errors import DivergenceError
+from urfbtf.records import (
+    METRICS_FILE,
+    PROBES_FILE,
+    append_line,
+    jsonable,
+    read_records,
+)
+from urfbtf.runner import checkpoint, divergence
+from urfbtf.runner.tensorboard import ScalarWriter
+from urfbtf.runner.watch import DivergenceWatch, diverged_record
 
 
 class RunRecorder(keras.callbacks.Callback):
@@ -46,12 +49,12 @@ class RunRecorder(keras.callbacks.Callback):
     Args:
         model_dir: the run's directory.
         evaluate: dataset -> {"loss", "error", "top5_error"} (an
-            `urfbtf.evaluation.Evaluator`).
+            `urfbtf.runner.evaluation.Evaluator`).
         val_data: the validation set, or None.
         test_data: the test set.
         examples_per_epoch: training examples seen in one epoch.
         write: whether this process writes files (the chief).
-        phase: the protocol phase (`urfbtf.protocol`), 0 for one-phase runs.
+        phase: the untying phase (`urfbtf.runner.untying`), 0 for one-phase runs.
         probe: (x, y) -> {name: value}, an `urfbtf.probes.Prober` bound to a
             fixed probe batch, run every `probe_every` training steps; each run
             is a line of probes.jsonl and TensorBoard scalars at that step, and
@@ -67,11 +70,12 @@ class RunRecorder(keras.callbacks.Callback):
             state is not checkpointed.
         lr: the run's learning rate, for the divergence message.
         loss_ceiling: a finite training loss above it counts as divergence as
-            a non-finite one does (`urfbtf.train._loss_ceiling`); None: only a
+            a non-finite one does (`urfbtf.runner.build.loss_ceiling`); None: only a
             non-finite loss.
 
     Attributes:
-        diverged: the run's first `urfbtf.divergence.Divergence`, or None.
+        watch: its `urfbtf.runner.watch.DivergenceWatch`.
+        diverged: the run's first `urfbtf.runner.divergence.Divergence`, or None.
     """
 
     def __init__(
@@ -93,10 +97,7 @@ class RunRecorder(keras.callbacks.Callback):
         super().__init__()
         self.on_divergence = on_divergence
         self.lr = lr
-        self.loss_ceiling = loss_ceiling
-        self.diverged = None
-        self._divergence = None  # The current epoch's first.
-        self._last_finite_loss = None  # (loss, epoch, step)
+        self.watch = DivergenceWatch(loss_ceiling)
         self.rule = rule
         self.model_dir = Path(model_dir)
         self.evaluate = evaluate
@@ -110,32 +111,23 @@ class RunRecorder(keras.callbacks.Callback):
         self._writer = None
         self._last_probe = {}
 
+    @property
+    def diverged(self):
+        return self.watch.first
+
     def on_train_begin(self, logs=None):
         if self.rule is None:
             self.rule = rules.rule_of(self.model)
-        if self._last_finite_loss is None:
-            # A resumed run (or its next phase) continues the earlier epochs',
-            # which this process did not train.
-            records = read_metrics(self.model_dir)
-            earlier = [r for r in records if r.get("train_loss") is not None]
-            if earlier:
-                self._last_finite_loss = (
-                    earlier[-1]["train_loss"],
-                    earlier[-1]["epoch"],
-                    None,
-                )
+        self.watch.continue_from(read_records(self.model_dir))
         if self.write:
-            with _tensorboard_errors(self.model_dir):
-                self._writer = tf.summary.create_file_writer(
-                    str(self.model_dir / "tensorboard")
-                )
+            self._writer = ScalarWriter(self.model_dir)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
         self._epoch_start = self._train_end = time.perf_counter()
         self._probe_seconds = 0.0
         self._step = self._iterations()
-        self._divergence = None
+        self.watch.start_epoch()
 
     def _iterations(self) -> int:
         # .numpy() reads a MirroredVariable too, which int() cannot.
@@ -160,48 +152,26 @@ class RunRecorder(keras.callbacks.Callback):
             self.model_dir / PROBES_FILE,
             {"step": self._step, "epoch": self._epoch + 1, **stats},
         )
-        with _tensorboard_errors(self.model_dir):
-            with self._writer.as_default(step=self._step):
-                for key, value in stats.items():
-                    if value is not None:
-                        tf.summary.scalar(f"probe/{key}", value)
+        self._writer.write(
+            {f"probe/{k}": v for k, v in stats.items() if v is not None}, self._step
+        )
 
     def _steps(self) -> int | None:
         return (self.params or {}).get("steps")
 
     def _check_loss(self, loss, step: int, logs) -> None:
-        """Records the first training loss of the epoch (after training step
-        `step`, 1-based) that is non-finite or above the loss ceiling; the loss
-        Keras reports is the epoch's running mean, which stays non-finite once
-        a step's loss was."""
-        if loss is None or self._divergence is not None:
-            return
-        finite = math.isfinite(loss)
-        exploded = finite and self.loss_ceiling is not None and loss > self.loss_ceiling
-        if finite and not exploded:
-            self._last_finite_loss = (float(loss), self._epoch + 1, step)
-            return
-        self._diverge(
-            divergence.Divergence(
-                self._epoch + 1,
-                step,
-                self._steps(),
-                loss=float(loss),
-                ceiling=self.loss_ceiling if exploded else None,
-                last_finite_loss=self._last_finite_loss,
-            ),
-            logs,
-        )
+        """Watches the training loss after training step `step` (1-based)."""
+        found = self.watch.check_loss(loss, self._epoch + 1, step, self._steps())
+        if found is not None:
+            self._diverge(found, logs)
 
     def _diverge(self, found: divergence.Divergence, logs) -> None:
-        """Notes a divergence; under "stop", records the epoch and stops."""
-        self._divergence = found
-        self.diverged = self.diverged or found
+        """Under "stop", records the diverged epoch and stops the run."""
         if self.on_divergence != "stop":
             return
         # The run stops mid-epoch; evaluating a diverged model tells nothing.
         record = self._record(self._epoch, logs or {}, partial=True)
-        self._write(_diverged(record, found, False), checkpoint_it=False)
+        self._write(diverged_record(record, found, False), checkpoint_it=False)
         self.on_train_end()
         raise DivergenceError(
             divergence.message(
@@ -222,20 +192,12 @@ class RunRecorder(keras.callbacks.Callback):
         self._check_loss(logs.get("loss"), steps, logs)
         # Also finds a non-finite gradient whose weights do not reach the loss.
         bad = checkpoint.non_finite_state(self.model, self.rule.optimizers(self.model))
-        if bad and self._divergence is None:
-            self._diverge(
-                divergence.Divergence(
-                    epoch + 1,
-                    steps,
-                    self._steps(),
-                    variables=tuple(bad),
-                    last_finite_loss=self._last_finite_loss,
-                ),
-                logs,
-            )
+        found = self.watch.check_state(bad, epoch + 1, steps, self._steps())
+        if found is not None:
+            self._diverge(found, logs)
         record = self._record(epoch, logs)
-        if self._divergence is not None:
-            record = _diverged(record, self._divergence, not bad)
+        if self.watch.current is not None:
+            record = diverged_record(record, self.watch.current, not bad)
         # Shown on Keras' progress line, which prints after this callback.
         for key in ("val_loss", "val_error", "test_loss", "test_error"):
             if record[key] is not None:
@@ -299,13 +261,14 @@ class RunRecorder(keras.callbacks.Callback):
         if not self.write:
             return
         append_line(self.model_dir / METRICS_FILE, record)
-        with _tensorboard_errors(self.model_dir):
-            with self._writer.as_default(step=record["epoch"]):
-                for key, value in record.items():
-                    numeric = value is not None and not isinstance(value, bool)
-                    if key not in ("epoch", "phase") and numeric:
-                        tf.summary.scalar(key, value)
-            self._writer.flush()
+        numeric = {
+            key: value
+            for key, value in record.items()
+            if key not in ("epoch", "phase")
+            and value is not None
+            and not isinstance(value, bool)
+        }
+        self._writer.write(numeric, record["epoch"], flush=True)
         if checkpoint_it:
             checkpoint.save(
                 self.model,
@@ -319,33 +282,6 @@ class RunRecorder(keras.callbacks.Callback):
         if self._writer is not None:
             self._writer.close()
             self._writer = None
-
-
-def _diverged(record: dict, found: divergence.Divergence, checkpointed: bool) -> dict:
-    """A diverged epoch's record: where it diverged, whether its state was
-    checkpointed, and no error rate where the loss is not finite (the argmax
-    of NaN outputs is an artefact, not a classification)."""
-    record = {**record, **found.record(), "checkpointed": checkpointed}
-    for split in ("train", "val", "test"):
-        if record.get(f"{split}_loss") is None:
-            record[f"{split}_error"] = None
-            if f"{split}_top5_error" in record:
-                record[f"{split}_top5_error"] = None
-    return record
-
-
-@contextlib.contextmanager
-def _tensorboard_errors(model_dir: Path):
-    """TensorBoard's writer fails with TensorFlow's errors, not OSError: word
-    them as the run's other files' (a full disk, a path that is a file)."""
-    try:
-        yield
-    except tf.errors.OpError as error:
-        raise RunFilesError(
-            f"Could not write the TensorBoard events in {model_dir / 'tensorboard'}: "
-            f"{error.message}. Free some space there or fix that path, and run the "
-            "same command again: the run resumes from its last checkpoint."
-        ) from None
 
 
 def peak_rss_mb() -> float:
@@ -364,47 +300,6 @@ def peak_rss_mb() -> float:
     return peak / (2**20 if sys.platform == "darwin" else 2**10)
 
 
-def jsonable(value):
-    """`value` as a JSON number: a float, or None for a missing or non-finite
-    value (JSON has no NaN)."""
-    if value is None:
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
-def append_line(path: Path, record: dict) -> None:
-    """Appends `record` to the JSON-lines file `path` and syncs it to disk;
-    raises `RunFilesError` when it cannot."""
-    # A line cut short by a failed write is skipped by read_metrics and dropped
-    # by truncate_metrics when the run resumes.
-    try:
-        with open(path, "a") as f:
-            f.write(json.dumps(record) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-    except OSError as error:
-        raise files_error(error, f"append to {path}") from error
-
-
-def read_metrics(model_dir, name: str = METRICS_FILE) -> list[dict]:
-    """The records of model_dir/metrics.jsonl (or of another record file such
-    as probes.jsonl): its lines that are JSON objects; a line cut short by a
-    kill or a full disk, or that some other program wrote, is skipped."""
-    path = Path(model_dir) / name
-    if not path.exists():
-        return []
-    records = []
-    for line in path.read_text(errors="replace").splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(record, dict):
-            records.append(record)
-    return records
-
-
 def truncate_metrics(model_dir, last_epoch: int) -> None:
     """Keeps only the records of epochs <= last_epoch (those the checkpoint
     holds), in metrics.jsonl and probes.jsonl."""
@@ -413,7 +308,7 @@ def truncate_metrics(model_dir, last_epoch: int) -> None:
         if not path.exists():
             continue
         kept = [
-            r for r in read_metrics(model_dir, name) if r.get("epoch", 0) <= last_epoch
+            r for r in read_records(model_dir, name) if r.get("epoch", 0) <= last_epoch
         ]
         text = "".join(json.dumps(r) + "\n" for r in kept)
         checkpoint.write_text_atomically(path, text, f"the record {name}")

@@ -4,10 +4,10 @@ whose loss explodes while it stays finite.
 A loss that turns NaN or infinite stays so (non-finite weights give non-finite
 outputs), yet Keras trains on to the last epoch and exits normally, and since a
 run keeps only its two newest checkpoints, two non-finite epochs would replace
-every checkpoint from before the divergence. So `urfbtf.recorder.RunRecorder`
+every checkpoint from before the divergence. So `urfbtf.runner.recorder.RunRecorder`
 checks the training loss after every step and the whole state (weights, feedback
 weights, optimizer slots) before every checkpoint; non-finite state is never
-checkpointed (`urfbtf.checkpoint.save` refuses it). By default
+checkpointed (`urfbtf.runner.checkpoint.save` refuses it). By default
 (`on_divergence="stop"`) the run stops at that step with a `DivergenceError`
 (exit status 3) whose message says where it diverged and what to try. A
 non-finite gradient makes the weights it updates non-finite, and with them the
@@ -23,7 +23,7 @@ before its epoch is checkpointed; the ceiling applies to classification losses.
 With `on_divergence="continue"`, for those who study divergence, the run trains
 on and records every diverged epoch in metrics.jsonl, but still checkpoints only
 finite state. The same command with a smaller --lr resumes a diverged run from
-its last finite checkpoint: `urfbtf.config.Config.changes_from` allows lowering
+its last finite checkpoint: `urfbtf.runner.config.Config.changes_from` allows lowering
 the learning rate only for a run that diverged, and config.json's "lr_history"
 (`lr_history`) lists every learning rate used and from which epoch.
 """

@@ -1,16 +1,17 @@
 """Command line: `urfbtf --net=deepernet --rule=urfb [FLAGS]` (also `python -m
-urfbtf` and `python -m urfbtf.main`, which `./run.sh` runs).
+urfbtf`, which `./run.sh` runs, and `python -m urfbtf.runner.main`).
 
 The paper's settings for the chosen net are read first from `flags/<net>.cfg`
 (package data, `urfbtf/flags/`); every flag given on the command line, including
 `--flagfile=...`, overrides them. This is the only module that reads flags: it
-turns them into a `urfbtf.config.Config` and calls `urfbtf.train.run`.
+turns them into a `urfbtf.runner.config.Config` and calls `urfbtf.runner.run`, or
+for several seeds (`--trials`) `urfbtf.runner.trials.run_trials`.
 
 Bad input ends with a one-paragraph message on stderr, never with a traceback,
 and an exit status: 2 for bad settings, 1 for data that cannot be read or
 downloaded and for a run directory that cannot be written (a full disk) or holds
 other files, 3 for a run that diverged (its loss became NaN or infinite; see
-`urfbtf.divergence`).
+`urfbtf.runner.divergence`).
 """
 
 from __future__ import annotations
@@ -20,13 +21,15 @@ from pathlib import Path
 
 from absl import app, flags, logging
 
-from urfbtf import config as config_lib
-from urfbtf import nets, settings, train
+from urfbtf import nets
 from urfbtf.errors import UrfbtfError, UsageError, files_error
+from urfbtf.runner import config as config_lib
+from urfbtf.runner import train, trials
+from urfbtf.runner.flags import define_flags
 
 FLAGS = flags.FLAGS
 # One flag per declared setting: the runner's and every registered rule's.
-_SETTINGS = settings.define_flags(config_lib.declared_settings().values(), FLAGS)
+_SETTINGS = define_flags(config_lib.declared_settings().values(), FLAGS)
 _NET = _SETTINGS["net"]
 # Settings of the command line itself, not of the run.
 _NET_SETTINGS = flags.DEFINE_boolean(
@@ -48,7 +51,7 @@ _MODEL_DIR = flags.DEFINE_string(
 )
 # The nets' flagfiles ship inside the package (the checkout's flags/ links here),
 # so an installed `urfbtf` command finds them too.
-_PACKAGE_FLAGS_DIR = Path(__file__).resolve().parent / "flags"
+_PACKAGE_FLAGS_DIR = Path(__file__).resolve().parents[1] / "flags"
 
 
 def _fail(error: Exception) -> None:
@@ -112,7 +115,7 @@ def main(argv: list[str]) -> None:
         if _TRIALS.value < 1:
             raise UsageError(f"trials={_TRIALS.value} must be 1 or more.")
         if _TRIALS.value > 1:
-            train.run_trials(config, _TRIALS.value, _MODEL_DIR.value)
+            trials.run_trials(config, _TRIALS.value, _MODEL_DIR.value)
         else:
             train.run(config, _MODEL_DIR.value)
     except UrfbtfError as error:

@@ -1,4 +1,4 @@
-"""The untying protocol: a run in two phases, tied and then untied.
+"""The untying schedule: a run in two phases, tied and then untied.
 
 Amit (2019) section 4.1 trains deepnet_s "for 100 epochs with the regular
 convolutional layers, then we froze the first layer and retrained the remaining
@@ -40,7 +40,7 @@ def _names(text: str) -> frozenset:
 
 
 def schedule(config) -> list[Phase]:
-    """The phases of a run (`config` is an `urfbtf.config.Config`)."""
+    """The phases of a run (`config` is an `urfbtf.runner.config.Config`)."""
     if config.untie_after == 0:
         return [
             Phase(

@@ -1,0 +1,24 @@
+"""The typed stub of the runner's Config (urfbtf/runner/config.pyi) declares
+exactly the fields the declared settings make, so type checkers and editors see
+what runs."""
+
+import dataclasses
+
+from urfbtf.runner import config_stub
+from urfbtf.runner.config import Config, declared_settings
+
+
+def test_the_checked_in_stub_is_the_one_the_settings_make():
+    assert config_stub.STUB.read_text() == config_stub.render(), (
+        "urfbtf/runner/config.pyi is out of date: run "
+        "`python -m urfbtf.runner.config_stub`"
+    )
+
+
+def test_every_declared_setting_is_a_typed_field_with_its_default():
+    fields = {f.name: f for f in dataclasses.fields(Config)}
+    for name, setting in declared_settings().items():
+        assert fields[name].default == setting.default, name
+        expected = setting.type | None if setting.optional else setting.type
+        assert fields[name].type == expected, name
+    assert Config().lr == declared_settings()["lr"].default
