@@ -14,10 +14,12 @@ import pytest
 import target_run
 import tensorflow as tf
 
-from urfbtf import checkpoint, losses, nets, probes, rules, targets, train, untied
+from urfbtf import checkpoint, losses, nets, probes, rules, train
+from urfbtf.backward import untied
 from urfbtf.errors import UsageError
 from urfbtf.layers import LearnedInverse
 from urfbtf.metrics import ErrorRate
+from urfbtf.rules import target as targets
 
 REPO = Path(__file__).resolve().parents[1]
 QUIET = dict(verbose=0, log=lambda _: None)

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from urfbtf import checkpoint, train, untied
+from urfbtf import checkpoint, train
+from urfbtf.backward import untied
 from urfbtf.config import Config
 from urfbtf.errors import UsageError
 

@@ -30,7 +30,7 @@ import tensorflow as tf
 from bench_gait import compiled
 
 from urfbtf import data, rules
-from urfbtf.rules import gait
+from urfbtf.rules.target import gait
 
 NET = "gait_cifar_fc3"
 

@@ -34,8 +34,8 @@ import tensorflow as tf
 from gait_precision import training_batch
 
 from urfbtf import train
-from urfbtf.blocks import learning_layers
 from urfbtf.config import Config, declared_settings
+from urfbtf.graph import learning_layers
 
 
 def signals(config: Config, x, y) -> tuple[list[dict], dict]:

@@ -133,7 +133,7 @@ class Config:
         check_connectivity(self.connectivity, rule)
         self._validate_untying()
         self._validate_compilation()
-        rule.check(self)
+        rule.check(self, nets.summary(self.net, self.dropout))
         return self
 
     def _refuse_other_rules_settings(self, rule) -> None:

@@ -40,7 +40,8 @@ from collections.abc import Iterable, Mapping
 import keras
 import numpy as np
 
-from urfbtf import blocks, rules
+from urfbtf import graph as blocks
+from urfbtf import rules
 from urfbtf.errors import UsageError
 from urfbtf.layers import (
     FeedbackConv2D,

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 
-from urfbtf import distribute, losses, nets, rules, untied
+from urfbtf import distribute, losses, nets, rules
+from urfbtf.backward import untied
 from urfbtf.data.inputs import check_input
 from urfbtf.data.preprocess import AUGMENTATIONS, NORMALIZATIONS
 from urfbtf.errors import UsageError

@@ -32,9 +32,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from urfbtf import rules
+from urfbtf import registry
+from urfbtf.backward import linear
 from urfbtf.errors import UsageError
-from urfbtf.rules import linear
 
 
 @keras.saving.register_keras_serializable(package="urfbtf")
@@ -103,13 +103,13 @@ class FeedbackLayer(keras.layers.Layer):
     """Base class: a map linear in W whose backward pass follows a learning rule.
 
     Subclasses supply `kernel_shape(input_shape)`, `linear_map(input_shape)` (a
-    `urfbtf.rules.LinearMap`) and the output shape; they may adapt the
+    `urfbtf.backward.linear.LinearMap`) and the output shape; they may adapt the
     initializers to their weight layout (`layout_initializer`) and the shape of
     the bias (`bias_shape`).
 
     Args:
-        rule: the name of a rule in `urfbtf.rules.RULES` (or a `Rule`); None is
-            `urfbtf.rules.DEFAULT_RULE`, Amit (2019)'s urfb.
+        rule: the name of a rule in `urfbtf.registry.RULES` (or a `Rule`); None
+            is `urfbtf.registry.DEFAULT_RULE`, Amit (2019)'s urfb.
         connectivity: fraction p in (0, 1] of forward and of feedback connections
             kept; p < 1 draws fixed independent masks for W and R.
         use_bias: add a bias (the original code has none).
@@ -118,8 +118,8 @@ class FeedbackLayer(keras.layers.Layer):
         bias_initializer: initializer of the bias; a `FanInUniform` without a
             fan_in gets this layer's.
         feedback_clip: b > 0 clips the error this layer sends down to
-            clip(b·g, -1, 1) (Amit's `b_nonlin_scale`, `rules.linear.clip_error`);
-            0 sends it unchanged. Exact backpropagation (`rules.exact_backprop`)
+            clip(b·g, -1, 1) (Amit's `b_nonlin_scale`, `backward.linear.clip_error`);
+            0 sends it unchanged. Exact backpropagation (`linear.exact_backprop`)
             never clips.
         seed: integer seed of the connectivity masks (W's mask uses `seed`, R's
             `seed + 1`); None draws one from Python's `random`, which
@@ -140,7 +140,9 @@ class FeedbackLayer(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.rule = rules.get_rule(rule if rule is not None else rules.DEFAULT_RULE)
+        self.rule = registry.get_rule(
+            rule if rule is not None else registry.DEFAULT_RULE
+        )
         check_connectivity(connectivity, self.rule)
         self.connectivity = float(connectivity)
         self.use_bias = use_bias
@@ -156,7 +158,7 @@ class FeedbackLayer(keras.layers.Layer):
         """The shape of W (and of R)."""
         raise NotImplementedError
 
-    def linear_map(self, input_shape) -> rules.LinearMap:
+    def linear_map(self, input_shape) -> linear.LinearMap:
         """The map h = W ⊛ x with its backward halves, for inputs of this shape."""
         raise NotImplementedError
 
@@ -179,7 +181,7 @@ class FeedbackLayer(keras.layers.Layer):
         linear_map = self.linear_map(input_shape)
         self._linear_map = linear_map
         self._apply = self.rule.linear(linear_map)
-        self._apply_backprop = rules.backprop(linear_map)
+        self._apply_backprop = linear.backprop(linear_map)
         self.kernel_mask = self._add_mask("kernel_mask", shape, self.seed)
         self.kernel = self.add_weight(
             name="kernel",
@@ -242,7 +244,7 @@ class FeedbackLayer(keras.layers.Layer):
     def apply_linear(self, inputs):
         """W ⊛ inputs (+ bias), with the backward pass of this layer's rule."""
         kernel = self._read(self.kernel, self.kernel_mask)
-        if rules.backprop_forced():
+        if linear.backprop_forced():
             outputs = self._apply_backprop(inputs, kernel, None)
         else:
             if self.feedback_clip > 0:
@@ -292,8 +294,9 @@ class FeedbackLayer(keras.layers.Layer):
         }
 
 
-def check_connectivity(connectivity: float, rule: rules.Rule) -> None:
-    """Raises `UsageError` unless `connectivity` is valid for `rule`."""
+def check_connectivity(connectivity: float, rule) -> None:
+    """Raises `UsageError` unless `connectivity` is valid for `rule` (an
+    `urfbtf.rules.Rule`)."""
     if not 0.0 < connectivity <= 1.0:
         raise UsageError(
             f"connectivity={connectivity!r} is outside (0, 1]: it is the fraction of "

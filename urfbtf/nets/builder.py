@@ -23,9 +23,9 @@ from collections.abc import Mapping
 
 import keras
 
-from urfbtf import rules
-from urfbtf.blocks import Block
+from urfbtf import registry
 from urfbtf.errors import UsageError
+from urfbtf.graph import Block
 from urfbtf.layers import (
     Dropout,
     FeedbackConv2D,
@@ -38,6 +38,7 @@ from urfbtf.layers import (
     UntiedConv2D,
 )
 from urfbtf.layers.feedback_layer import FanInUniform
+from urfbtf.nets.registry import get_description
 from urfbtf.nets.steps import (
     FAN_IN_UNIFORM,
     Conv,
@@ -165,7 +166,7 @@ class NetBuilder:
         options.check()
         self.description = tuple(description)
         self.num_classes = num_classes
-        self.rule = rules.get_rule(rule)
+        self.rule = registry.get_rule(rule)
         self.rule_settings = {s.name: s.default for s in self.rule.settings}
         self.rule_settings.update(rule_settings or {})
         self.options = options
@@ -318,7 +319,7 @@ def build_net(
         input_shape: (height, width, channels) of the images.
         num_classes: units of the output layer.
         rule: learning rule of every conv and dense layer, the output included (a
-            name or a `urfbtf.rules.Rule`; default `urfbtf.rules.DEFAULT_RULE`).
+            name or a `urfbtf.rules.Rule`; default `urfbtf.registry.DEFAULT_RULE`).
         rule_settings: the rule's own settings (default: their defaults).
         model_class: a `keras.Model` subclass to build instead of the rule's.
         builder: the `NetBuilder` (sub)class that makes the layers.
@@ -330,9 +331,7 @@ def build_net(
         An uncompiled model named after the net; `urfbtf.nets.blocks(model)`
         lists its learning blocks.
     """
-    from urfbtf.nets import get_description  # The registry imports this module.
-
-    rule = rules.get_rule(rule if rule is not None else rules.DEFAULT_RULE)
+    rule = registry.get_rule(rule if rule is not None else registry.DEFAULT_RULE)
     make = builder(
         get_description(net),
         num_classes=num_classes,
