@@ -5,7 +5,9 @@ low, can resolve a rule's name: a layer holds the rule object `get_rule` gives
 it, and never imports the rule families. The families register themselves when
 `urfbtf.rules` is imported (which `import urfbtf` does first), so by the time a
 layer is made every rule of the library is here; a rule of one's own is one
-`register` call (`urfbtf.rules.Rule`).
+`register` call (`urfbtf.rules.Rule`). The family that holds the default rule
+(Amit 2019's urfb, `urfbtf.rules.DEFAULT_RULE`) registers it as the default: no
+module outside `urfbtf.rules` spells a rule's name.
 """
 
 from __future__ import annotations
@@ -15,15 +17,23 @@ from urfbtf.errors import UsageError
 # name -> rule (an `urfbtf.rules.Rule`), in registration order.
 RULES: dict = {}
 
-# The rule of layers and runs that name none: Amit (2019)'s.
-DEFAULT_RULE = "urfb"
+# The name of the rule of layers and nets that name none (`register`).
+_DEFAULT: dict = {"name": None}
 
 
-def register(rule):
+def register(rule, *, default: bool = False):
     """Adds `rule` to `RULES`, so that `--rule`, `Config` and the layers accept
-    its name and its settings; returns it."""
+    its name and its settings; returns it. `default` makes it the rule of
+    layers and nets that name none (`default_rule`)."""
     RULES[rule.name] = rule
+    if default:
+        _DEFAULT["name"] = rule.name
     return rule
+
+
+def default_rule():
+    """The rule of layers and nets that name none (`urfbtf.rules.DEFAULT_RULE`)."""
+    return get_rule(_DEFAULT["name"])
 
 
 def _is_rule(value) -> bool:

@@ -109,7 +109,7 @@ class FeedbackLayer(keras.layers.Layer):
 
     Args:
         rule: the name of a rule in `urfbtf.registry.RULES` (or a `Rule`); None
-            is `urfbtf.registry.DEFAULT_RULE`, Amit (2019)'s urfb.
+            is `urfbtf.registry.default_rule()`, Amit (2019)'s urfb.
         connectivity: fraction p in (0, 1] of forward and of feedback connections
             kept; p < 1 draws fixed independent masks for W and R.
         use_bias: add a bias (the original code has none).
@@ -140,8 +140,8 @@ class FeedbackLayer(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.rule = registry.get_rule(
-            rule if rule is not None else registry.DEFAULT_RULE
+        self.rule = (
+            registry.get_rule(rule) if rule is not None else registry.default_rule()
         )
         check_connectivity(connectivity, self.rule)
         self.connectivity = float(connectivity)

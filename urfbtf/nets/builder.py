@@ -319,7 +319,7 @@ def build_net(
         input_shape: (height, width, channels) of the images.
         num_classes: units of the output layer.
         rule: learning rule of every conv and dense layer, the output included (a
-            name or a `urfbtf.rules.Rule`; default `urfbtf.registry.DEFAULT_RULE`).
+            name or a `urfbtf.rules.Rule`; default `urfbtf.rules.DEFAULT_RULE`).
         rule_settings: the rule's own settings (default: their defaults).
         model_class: a `keras.Model` subclass to build instead of the rule's.
         builder: the `NetBuilder` (sub)class that makes the layers.
@@ -331,7 +331,7 @@ def build_net(
         An uncompiled model named after the net; `urfbtf.nets.blocks(model)`
         lists its learning blocks.
     """
-    rule = registry.get_rule(rule if rule is not None else registry.DEFAULT_RULE)
+    rule = registry.get_rule(rule) if rule is not None else registry.default_rule()
     make = builder(
         get_description(net),
         num_classes=num_classes,

@@ -15,12 +15,12 @@ exact inverses        gait, tp_exact (Ahmad et al. 2020; the   `target`
 Every rule implements the protocol of `urfbtf.rules.base.Rule`; the rest of
 urfbtf asks the rule, never its name. The target rules and the model they train
 share one package, `target`. The registry of names (`RULES`, `register`,
-`get_rule`, `DEFAULT_RULE`) is `urfbtf.registry`, which imports no rule, so
-that the layers can look rules up; importing this package registers every
-family there. `urfbtf.backward.linear` holds the maps linear in their weights
-and the backward passes the rules give them; `exact_backprop()` makes every
-layer backpropagate exactly (the probes' reference). A new rule is a `Rule`
-subclass and one `register` call.
+`get_rule`) is `urfbtf.registry`, which imports no rule, so that the layers can
+look rules up; importing this package registers every family there, and
+`DEFAULT_RULE` as the default. `urfbtf.backward.linear` holds the maps linear
+in their weights and the backward passes the rules give them;
+`exact_backprop()` makes every layer backpropagate exactly (the probes'
+reference). A new rule is a `Rule` subclass and one `register` call.
 """
 
 from __future__ import annotations
@@ -35,9 +35,12 @@ from urfbtf.backward.linear import (
     local_only,
     with_feedback,
 )
-from urfbtf.registry import DEFAULT_RULE, RULES, get_rule, register
+from urfbtf.registry import RULES, get_rule, register
 from urfbtf.rules import direct, gradient, target
 from urfbtf.rules.base import NetSummary, Rule, gradients_of, rule_of
+
+# The rule of layers and runs that name none: Amit (2019)'s.
+DEFAULT_RULE = gradient.URFB.name
 
 for _rule in (
     gradient.BP,
@@ -54,7 +57,7 @@ for _rule in (
     target.GAIT,
     target.TP_EXACT,
 ):
-    register(_rule)
+    register(_rule, default=_rule.name == DEFAULT_RULE)
 
 
 def linear_rule(rule, linear_map: LinearMap):
