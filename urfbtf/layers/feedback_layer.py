@@ -35,68 +35,11 @@ import tensorflow as tf
 from urfbtf import registry
 from urfbtf.backward import linear
 from urfbtf.errors import UsageError
-
-
-@keras.saving.register_keras_serializable(package="urfbtf")
-class BernoulliMask(keras.initializers.Initializer):
-    """Boolean mask whose entries are True (kept) with probability `keep_prob`.
-
-    Args:
-        keep_prob: probability that a connection is kept.
-        seed: an integer for a reproducible mask, or None to draw from Keras'
-            global generator (seeded by `keras.utils.set_random_seed`).
-    """
-
-    def __init__(self, keep_prob: float, seed: int | None = None):
-        self.keep_prob = keep_prob
-        self.seed = seed
-
-    def __call__(self, shape, dtype=None):
-        del dtype  # Always boolean.
-        return keras.random.uniform(shape, seed=self.seed) < self.keep_prob
-
-    def get_config(self):
-        return {"keep_prob": self.keep_prob, "seed": self.seed}
-
-
-@keras.saving.register_keras_serializable(package="urfbtf")
-class FanInUniform(keras.initializers.Initializer):
-    """U(±1/√fan_in): PyTorch's default bias of nn.Linear and nn.Conv2d
-    (torch/nn/modules/linear.py and conv.py, `reset_parameters`), which every layer
-    of the DRTP reference code keeps (ChFrenkel/DirectRandomTargetProjection,
-    models.py:79, 99, `bias=True`).
-
-    Args:
-        fan_in: inputs each output unit reads (the kernel's fan-in); None lets
-            `FeedbackLayer` set its own when it builds its bias.
-        seed: an integer, or None to draw one from Python's `random` (which
-            `keras.utils.set_random_seed` seeds), as `FeedbackLayer` does.
-    """
-
-    def __init__(self, fan_in: int | None = None, seed: int | None = None):
-        self.fan_in = fan_in
-        self.seed = seed if seed is not None else random.randint(1, 10**9)
-
-    def __call__(self, shape, dtype=None):
-        if self.fan_in is None:
-            raise ValueError("FanInUniform needs the layer's fan_in to draw a bias.")
-        bound = 1.0 / math.sqrt(self.fan_in)
-        return keras.random.uniform(
-            shape, -bound, bound, dtype=dtype or "float32", seed=self.seed
-        )
-
-    def get_config(self):
-        return {"fan_in": self.fan_in, "seed": self.seed}
-
-
-def _zero_where_masked(initializer, mask):
-    """Wraps `initializer` so that entries outside `mask` start at exactly 0."""
-
-    def masked_initializer(shape, dtype=None):
-        values = initializer(shape, dtype=dtype)
-        return tf.where(tf.convert_to_tensor(mask), values, tf.zeros_like(values))
-
-    return masked_initializer
+from urfbtf.layers.initializers import (
+    BernoulliMask,
+    FanInUniform,
+    zero_where_masked,
+)
 
 
 class FeedbackLayer(keras.layers.Layer):
@@ -231,7 +174,7 @@ class FeedbackLayer(keras.layers.Layer):
 
     @staticmethod
     def _masked(initializer, mask):
-        return initializer if mask is None else _zero_where_masked(initializer, mask)
+        return initializer if mask is None else zero_where_masked(initializer, mask)
 
     def _read(self, variable, mask):
         # Read the weights into tensors before the custom-gradient call (it must

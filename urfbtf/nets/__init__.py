@@ -26,14 +26,8 @@ Each net's flagfile, `flags/<net>.cfg`, holds its paper's training settings
 from __future__ import annotations
 
 from urfbtf.graph import Block, blocks, learning_layers
-from urfbtf.nets.builder import (
-    ACTIVATIONS,
-    OUTPUT_ACTIVATIONS,
-    NetBuilder,
-    NetOptions,
-    build_net,
-    max_pool,
-)
+from urfbtf.nets.builder import NetBuilder, build_net, max_pool
+from urfbtf.nets.options import ACTIVATIONS, OUTPUT_ACTIVATIONS, NetOptions
 from urfbtf.nets.registry import NETS, get_description
 from urfbtf.nets.steps import (
     Conv,
