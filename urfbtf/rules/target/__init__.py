@@ -16,7 +16,7 @@ module          holds
 ==============  ================================================================
 """
 
-from urfbtf.rules.target.chain import Chain, Stage, chain
+from urfbtf.rules.target.chain import Chain, Stage, chain_of
 from urfbtf.rules.target.gait import GAIT, TP_EXACT, ExactInverseTargets
 from urfbtf.rules.target.model import (
     SCHEDULES,
@@ -50,6 +50,6 @@ __all__ = [
     "TargetRule",
     "TargetSchedule",
     "Targets",
-    "chain",
+    "chain_of",
     "phase_of",
 ]

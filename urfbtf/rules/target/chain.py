@@ -96,7 +96,7 @@ def _read(model: keras.Model) -> Chain:
 _CHAINS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def chain(model: keras.Model) -> Chain:
+def chain_of(model: keras.Model) -> Chain:
     """The `Chain` of a functional `model` (read once, then kept)."""
     found = _CHAINS.get(model)
     if found is None:

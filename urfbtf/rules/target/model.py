@@ -17,7 +17,7 @@ and only the middle one differs between rules:
    block its local update. A rule with learned inverses also trains them, on
    its inverse loss, with an optimizer of their own.
 
-A net is a chain of stages, stage l mapping h_{l-1} to h_l (`chain`): any
+A net is a chain of stages, stage l mapping h_{l-1} to h_l (`chain_of`): any
 functional model whose blocks follow each other directly trains this way. The
 net's output is what the last block passes on (`TargetModel.net_output`).
 
@@ -40,7 +40,7 @@ import tensorflow as tf
 
 from urfbtf.layers.tap import Tap
 from urfbtf.rules.base import rule_of, step_metrics
-from urfbtf.rules.target.chain import Stage, chain
+from urfbtf.rules.target.chain import Stage, chain_of
 from urfbtf.rules.target.ops import mean_square, metric_name, per_example_sq
 
 SCHEDULES = ("parallel", "alternating")
@@ -138,13 +138,13 @@ class TargetModel(keras.Model):
         return rule_of(self)
 
     def stages(self) -> list[Stage]:
-        """The chain of stages, bottom to top (`chain`)."""
-        return chain(self).stages
+        """The chain of stages, bottom to top (`chain_of`)."""
+        return chain_of(self).stages
 
     def head(self) -> keras.Model | None:
         """The model from the last stage's output to the net's output, or None
-        when that output is the net's (`chain`)."""
-        return chain(self).head
+        when that output is the net's (`chain_of`)."""
+        return chain_of(self).head
 
     def net_output(self, activities) -> tf.Tensor:
         """The net's output from the activities: the last block's output, or
