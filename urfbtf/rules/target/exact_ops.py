@@ -70,4 +70,5 @@ def per_example(scalars, like) -> tf.Tensor:
 
 
 def example_norms(t) -> tf.Tensor:
+    """‖t_n‖ of every example n: the L2 norm over all its units, [batch]."""
     return tf.norm(tf.reshape(t, [tf.shape(t)[0], -1]), axis=1)
