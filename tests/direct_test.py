@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from urfbtf import direct, losses, nets
+from urfbtf import losses, nets
 from urfbtf.layers import DirectFeedback, FeedbackDense
+from urfbtf.rules import direct
 
 CLASSES = 4
 

@@ -1,4 +1,4 @@
-"""GAIT-prop and TP with exact inverses (urfbtf.rules.gait) on invertible layers.
+"""GAIT-prop and TP with exact inverses (urfbtf.rules.target.gait) on invertible layers.
 
 The properties of the GAIT-prop ImageNet paper (sec. 2) and of Ahmad et al.
 (2020), each checked on small shapes against backpropagation or a NumPy oracle.
@@ -13,12 +13,12 @@ import pytest
 import tensorflow as tf
 from tool_loader import load_tool
 
-from urfbtf import blocks, data, losses, nets, rules
+from urfbtf import data, graph, losses, nets, rules
 from urfbtf.errors import UsageError
 from urfbtf.layers import InvertibleDense, Narrow
 from urfbtf.metrics import ErrorRate
 from urfbtf.nets.steps import Conv, Dense, InvConv, InvDense, Layers, Output
-from urfbtf.rules import gait
+from urfbtf.rules.target import exact_ops, gait
 from urfbtf.runner import checkpoint, train
 from urfbtf.runner.config import Config
 
@@ -275,7 +275,7 @@ def test_widened_nets_and_the_tools_width():
         num_classes=10,
         rule="bp",
     )
-    shapes = [tuple(block.layer.kernel.shape) for block in blocks.blocks(model)]
+    shapes = [tuple(block.layer.kernel.shape) for block in graph.blocks(model)]
     assert shapes == [(3072, 48), (48, 48), (48, 48), (48, 48)]
     assert widened("gait_cifar_fc6", 512) == nets.NETS["gait_cifar_fc6"]
     for name, width in (("gait_cifar_fc3", 8), ("gait_cifar_conv", 64)):
@@ -403,7 +403,7 @@ def test_the_exact_field_change_of_the_leaky_relu():
     # f⁻¹(a + m) − f⁻¹(a): m on a's side (m / D), and across the kink.
     expected = [1e-30, 1e-29, -0.01 - 0.1, 0.1 + 0.01, -1e-8]
     np.testing.assert_allclose(
-        gait._field_change(activation, a, moved), expected, rtol=1e-5
+        exact_ops.field_change(activation, a, moved), expected, rtol=1e-5
     )
 
 
@@ -447,10 +447,10 @@ def test_tp_with_exact_inverses_inverts_the_output_target():
 def test_gait_refuses_a_net_it_cannot_invert():
     config = Config(rule="gait", net="bartunov_mnist_fc", activation="leaky_relu")
     with pytest.raises(UsageError, match=r"dense2.*not invertible.*gait_\*"):
-        rules.get_rule("gait").check(config)
+        rules.get_rule("gait").check(config, nets.summary(config.net))
     config = Config(rule="gait", net="gait_cifar_fc3", activation="tanh")
     with pytest.raises(UsageError, match="activation='tanh' has no inverse"):
-        rules.get_rule("gait").check(config)
+        rules.get_rule("gait").check(config, nets.summary(config.net))
 
 
 def test_a_gait_net_saves_and_loads_with_its_exact_inverses(tmp_path):
@@ -464,7 +464,7 @@ def test_a_gait_net_saves_and_loads_with_its_exact_inverses(tmp_path):
     loaded.rule.compile(
         loaded,
         make_optimizer=lambda lr=None: keras.optimizers.Adam(1e-3),
-        settings=model._urfbtf_settings,
+        settings=model.rule_settings,
         loss=losses.get_loss("softmax"),
     )
     ours = model.rule.targets(model, model.activities(x), y).hidden

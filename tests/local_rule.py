@@ -23,9 +23,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from urfbtf import rules
+from urfbtf import graph, rules
+from urfbtf.backward import linear
 from urfbtf.layers import Tap
-from urfbtf.rules import base, linear
+from urfbtf.rules import base
 from urfbtf.settings import Setting
 
 NAME = "test_local"
@@ -74,21 +75,11 @@ class LocalLossModel(keras.Model):
             objective += self.compute_loss(y=y, y_pred=tap.logits(h))
         return objective, loss
 
-    def _tapped(self):
-        if not hasattr(self, "_tapped_model"):
-            taps = [tap.output for tap in self.readouts()]
-            object.__setattr__(
-                self,
-                "_tapped_model",
-                keras.Model(self.inputs[0], [self.outputs[0], *taps]),
-            )
-        return self._tapped_model
-
     def train_step(self, data):
         x, y = data[0], data[1]
         readouts, forward = self.readout_variables(), self.forward_variables()
         with tf.GradientTape() as tape:
-            outputs, *hidden = tf.nest.flatten(self._tapped()(x, training=True))
+            outputs, _, hidden = graph.tapped(self)(x, training=True)
             objective, loss = self.local_objective(outputs, hidden, y)
         gradients = tape.gradient(objective, forward + readouts)
         self.optimizer.apply_gradients(

@@ -14,10 +14,12 @@ import pytest
 import target_run
 import tensorflow as tf
 
-from urfbtf import losses, nets, probes, rules, targets, untied
+from urfbtf import losses, nets, probes, rules
+from urfbtf.backward import untied
 from urfbtf.errors import UsageError
 from urfbtf.layers import LearnedInverse
 from urfbtf.metrics import ErrorRate
+from urfbtf.rules import target as targets
 from urfbtf.runner import checkpoint, train
 
 REPO = Path(__file__).resolve().parents[1]

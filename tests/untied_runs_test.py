@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 from tool_loader import tool_path
 
-from urfbtf import untied
+from urfbtf.backward import untied
 from urfbtf.errors import UsageError
 from urfbtf.runner import checkpoint, train
 from urfbtf.runner.config import Config

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from urfbtf import layers, rules, untied
+from urfbtf import layers, rules
+from urfbtf.backward import untied
 from urfbtf.errors import UsageError
 from urfbtf.layers.untied_conv2d import UntiedConv2D
 

@@ -11,13 +11,10 @@ follows backpropagation during `fit`.
 
 __version__ = "0.1.0"
 
-# Importing these registers urfbtf's layers, loss and metric with Keras, so that
-# `keras.models.load_model` can read the models urfbtf saves. The rules come
-# first: their registry must exist before the layers (which look rules up) and
-# the rule families (which build on the layers) finish importing.
-from urfbtf import rules  # noqa: E402, F401, I001
-from urfbtf import layers, losses, metrics  # noqa: E402, F401
-from urfbtf import callbacks  # noqa: E402, F401
+# Importing these registers urfbtf's rules (in `urfbtf.registry`, where the
+# layers look them up), and its layers, models, loss and metric with Keras, so
+# that `keras.models.load_model` can read the models urfbtf saves.
+from urfbtf import callbacks, layers, losses, metrics, rules  # noqa: F401
 
 # The function takes its module's name: `urfbtf.convert(model, rule)`.
-from urfbtf.convert import convert  # noqa: E402, F401
+from urfbtf.convert import convert  # noqa: F401

@@ -25,7 +25,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from urfbtf import alignment, blocks, rules
+from urfbtf import alignment, graph, rules
 
 
 def angle_degrees(a, b) -> float:
@@ -71,7 +71,7 @@ class Prober:
     def __init__(self, model: keras.Model, rule: rules.Rule | None = None):
         self.model = model
         self.rule = rule or rules.rule_of(model)
-        self.layers = blocks.learning_layers(model)
+        self.layers = graph.learning_layers(model)
 
     def _on_one_replica(self, x, y, rule: rules.Rule):
         """Runs the probe in a replica context: under tf.distribute the layers'

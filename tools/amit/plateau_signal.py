@@ -33,7 +33,7 @@ import numpy as np
 import tensorflow as tf
 
 from urfbtf import data
-from urfbtf.blocks import learning_layers
+from urfbtf.graph import learning_layers
 from urfbtf.runner import train
 from urfbtf.runner.config import Config, declared_settings
 

@@ -43,9 +43,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from urfbtf import blocks, data, losses, nets
+from urfbtf import data, losses, nets
+from urfbtf import graph as blocks
 from urfbtf.nets import gait
-from urfbtf.rules.gait import orthogonality_penalty
+from urfbtf.rules.target.gait import orthogonality_penalty
 
 
 def widened(name: str, width: int) -> tuple:

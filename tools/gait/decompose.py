@@ -30,7 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 from urfbtf import data, losses, nets, rules
-from urfbtf.rules import gait
+from urfbtf.rules.target import gait
 
 NET = "gait_cifar_fc3"
 

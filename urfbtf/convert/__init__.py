@@ -33,7 +33,7 @@ from collections.abc import Iterable, Mapping
 
 import keras
 
-from urfbtf import rules
+from urfbtf import registry
 from urfbtf.convert.flatten import calls_of, functional_graph
 from urfbtf.convert.names import unique_names
 from urfbtf.convert.plan import plan_blocks
@@ -107,7 +107,7 @@ def convert(
             bad arguments, a model without a graph, or layers that cannot be
             converted (with `strict`).
     """
-    rule = rules.get_rule(rule)
+    rule = registry.get_rule(rule)
     if not rule.converts:
         raise UsageError(
             f"Rule {rule.name!r} ({rule.summary}) cannot convert an existing model: "

@@ -2,7 +2,7 @@
 
 `convert` rebuilds a model by calling new layers in the order of this list.
 Nested models (the blocks of the `keras.applications` nets) are inlined because
-the rules' taps, the probes and `urfbtf.blocks.blocks` read a model's learning
+the rules' taps, the probes and `urfbtf.graph.blocks` read a model's learning
 blocks off its own graph, where a layer inside a nested model is not. A nested
 model called with `training=...` passes it on to each of its layers, as Keras'
 nested call does, so every call remembers the `training` it runs under.

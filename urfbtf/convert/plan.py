@@ -1,7 +1,7 @@
 """The learning block each converted call becomes, planned before rebuilding.
 
 A learning block is a learning layer, then an activation layer that is its
-only reader (`urfbtf.blocks.blocks`). The rule may place a tap on the block's
+only reader (`urfbtf.graph.blocks`). The rule may place a tap on the block's
 output (`Rule.attach`, `Rule.attach_output`), so the rebuild must know, at the
 layer's call, where its block ends and whether that end is the net's output.
 """
@@ -12,7 +12,7 @@ import dataclasses
 
 import keras
 
-from urfbtf import blocks
+from urfbtf.graph import ACTIVATION_LAYERS
 
 
 @dataclasses.dataclass(eq=False)
@@ -33,7 +33,7 @@ class BlockPlan:
 
 def plan_blocks(calls, converted: set, model_outputs: set) -> dict:
     """{id(call): BlockPlan} for every call of a converted layer: its learning
-    block, read off the flattened graph as `urfbtf.blocks.blocks` reads it off
+    block, read off the flattened graph as `urfbtf.graph.blocks` reads it off
     a model (the layer, then an activation layer that is its only reader)."""
     readers: dict[int, list] = {}
     for call in calls:
@@ -49,7 +49,7 @@ def plan_blocks(calls, converted: set, model_outputs: set) -> dict:
         if (
             layer.activation is keras.activations.linear
             and len(found) == 1
-            and isinstance(found[0].operation, blocks.ACTIVATION_LAYERS)
+            and isinstance(found[0].operation, ACTIVATION_LAYERS)
         ):
             output = found[0].outputs[0]
         plans[id(call)] = BlockPlan(len(plans), output, output in model_outputs)

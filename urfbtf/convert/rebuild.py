@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import keras
 
-from urfbtf import blocks
 from urfbtf.convert.names import fresh_name
 from urfbtf.convert.swaps import feedback_layer
 from urfbtf.errors import UsageError
+from urfbtf.graph import Block
 
 
 def clone(layer, name: str):
@@ -92,7 +92,7 @@ class Rebuilder:
         layer = parts["layer"]
         if not layer.trainable:
             return output
-        block = blocks.Block(
+        block = Block(
             layer.name,
             parts["input"],
             layer,

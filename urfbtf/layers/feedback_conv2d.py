@@ -6,7 +6,7 @@ import math
 
 import keras
 
-from urfbtf import rules
+from urfbtf.backward import linear
 from urfbtf.errors import UsageError
 from urfbtf.layers.feedback_layer import FeedbackLayer
 
@@ -53,7 +53,7 @@ class FeedbackConv2D(FeedbackLayer):
         return (*self.kernel_size, int(input_shape[-1]), self.filters)
 
     def linear_map(self, input_shape):
-        return rules.conv2d_map(self.strides, self.padding.upper())
+        return linear.conv2d_map(self.strides, self.padding.upper())
 
     def compute_output_shape(self, input_shape):
         batch, height, width, _ = input_shape

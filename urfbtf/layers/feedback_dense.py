@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from urfbtf import rules
+from urfbtf.backward import linear
 from urfbtf.layers.feedback_layer import FeedbackLayer
 
 
@@ -36,7 +36,7 @@ class FeedbackDense(FeedbackLayer):
         return (int(input_shape[-1]), self.units)
 
     def linear_map(self, input_shape):
-        return rules.DENSE
+        return linear.DENSE
 
     def call(self, inputs):
         if inputs.shape.rank == 2:

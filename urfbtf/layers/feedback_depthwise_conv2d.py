@@ -16,9 +16,9 @@ import math
 import keras
 import tensorflow as tf
 
+from urfbtf.backward.linear import LinearMap
 from urfbtf.errors import UsageError
 from urfbtf.layers.feedback_layer import FeedbackLayer
-from urfbtf.rules.linear import LinearMap
 
 
 def depthwise_conv2d_map(strides: int = 1, padding: str = "SAME") -> LinearMap:

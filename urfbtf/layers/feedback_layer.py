@@ -32,84 +32,27 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from urfbtf import rules
+from urfbtf import registry
+from urfbtf.backward import linear
 from urfbtf.errors import UsageError
-from urfbtf.rules import linear
-
-
-@keras.saving.register_keras_serializable(package="urfbtf")
-class BernoulliMask(keras.initializers.Initializer):
-    """Boolean mask whose entries are True (kept) with probability `keep_prob`.
-
-    Args:
-        keep_prob: probability that a connection is kept.
-        seed: an integer for a reproducible mask, or None to draw from Keras'
-            global generator (seeded by `keras.utils.set_random_seed`).
-    """
-
-    def __init__(self, keep_prob: float, seed: int | None = None):
-        self.keep_prob = keep_prob
-        self.seed = seed
-
-    def __call__(self, shape, dtype=None):
-        del dtype  # Always boolean.
-        return keras.random.uniform(shape, seed=self.seed) < self.keep_prob
-
-    def get_config(self):
-        return {"keep_prob": self.keep_prob, "seed": self.seed}
-
-
-@keras.saving.register_keras_serializable(package="urfbtf")
-class FanInUniform(keras.initializers.Initializer):
-    """U(±1/√fan_in): PyTorch's default bias of nn.Linear and nn.Conv2d
-    (torch/nn/modules/linear.py and conv.py, `reset_parameters`), which every layer
-    of the DRTP reference code keeps (ChFrenkel/DirectRandomTargetProjection,
-    models.py:79, 99, `bias=True`).
-
-    Args:
-        fan_in: inputs each output unit reads (the kernel's fan-in); None lets
-            `FeedbackLayer` set its own when it builds its bias.
-        seed: an integer, or None to draw one from Python's `random` (which
-            `keras.utils.set_random_seed` seeds), as `FeedbackLayer` does.
-    """
-
-    def __init__(self, fan_in: int | None = None, seed: int | None = None):
-        self.fan_in = fan_in
-        self.seed = seed if seed is not None else random.randint(1, 10**9)
-
-    def __call__(self, shape, dtype=None):
-        if self.fan_in is None:
-            raise ValueError("FanInUniform needs the layer's fan_in to draw a bias.")
-        bound = 1.0 / math.sqrt(self.fan_in)
-        return keras.random.uniform(
-            shape, -bound, bound, dtype=dtype or "float32", seed=self.seed
-        )
-
-    def get_config(self):
-        return {"fan_in": self.fan_in, "seed": self.seed}
-
-
-def _zero_where_masked(initializer, mask):
-    """Wraps `initializer` so that entries outside `mask` start at exactly 0."""
-
-    def masked_initializer(shape, dtype=None):
-        values = initializer(shape, dtype=dtype)
-        return tf.where(tf.convert_to_tensor(mask), values, tf.zeros_like(values))
-
-    return masked_initializer
+from urfbtf.layers.initializers import (
+    BernoulliMask,
+    FanInUniform,
+    zero_where_masked,
+)
 
 
 class FeedbackLayer(keras.layers.Layer):
     """Base class: a map linear in W whose backward pass follows a learning rule.
 
     Subclasses supply `kernel_shape(input_shape)`, `linear_map(input_shape)` (a
-    `urfbtf.rules.LinearMap`) and the output shape; they may adapt the
+    `urfbtf.backward.linear.LinearMap`) and the output shape; they may adapt the
     initializers to their weight layout (`layout_initializer`) and the shape of
     the bias (`bias_shape`).
 
     Args:
-        rule: the name of a rule in `urfbtf.rules.RULES` (or a `Rule`); None is
-            `urfbtf.rules.DEFAULT_RULE`, Amit (2019)'s urfb.
+        rule: the name of a rule in `urfbtf.registry.RULES` (or a `Rule`); None
+            is `urfbtf.registry.default_rule()`, Amit (2019)'s urfb.
         connectivity: fraction p in (0, 1] of forward and of feedback connections
             kept; p < 1 draws fixed independent masks for W and R.
         use_bias: add a bias (the original code has none).
@@ -118,8 +61,8 @@ class FeedbackLayer(keras.layers.Layer):
         bias_initializer: initializer of the bias; a `FanInUniform` without a
             fan_in gets this layer's.
         feedback_clip: b > 0 clips the error this layer sends down to
-            clip(b·g, -1, 1) (Amit's `b_nonlin_scale`, `rules.linear.clip_error`);
-            0 sends it unchanged. Exact backpropagation (`rules.exact_backprop`)
+            clip(b·g, -1, 1) (Amit's `b_nonlin_scale`, `backward.linear.clip_error`);
+            0 sends it unchanged. Exact backpropagation (`linear.exact_backprop`)
             never clips.
         seed: integer seed of the connectivity masks (W's mask uses `seed`, R's
             `seed + 1`); None draws one from Python's `random`, which
@@ -140,7 +83,9 @@ class FeedbackLayer(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.rule = rules.get_rule(rule if rule is not None else rules.DEFAULT_RULE)
+        self.rule = (
+            registry.get_rule(rule) if rule is not None else registry.default_rule()
+        )
         check_connectivity(connectivity, self.rule)
         self.connectivity = float(connectivity)
         self.use_bias = use_bias
@@ -156,7 +101,7 @@ class FeedbackLayer(keras.layers.Layer):
         """The shape of W (and of R)."""
         raise NotImplementedError
 
-    def linear_map(self, input_shape) -> rules.LinearMap:
+    def linear_map(self, input_shape) -> linear.LinearMap:
         """The map h = W ⊛ x with its backward halves, for inputs of this shape."""
         raise NotImplementedError
 
@@ -179,7 +124,7 @@ class FeedbackLayer(keras.layers.Layer):
         linear_map = self.linear_map(input_shape)
         self._linear_map = linear_map
         self._apply = self.rule.linear(linear_map)
-        self._apply_backprop = rules.backprop(linear_map)
+        self._apply_backprop = linear.backprop(linear_map)
         self.kernel_mask = self._add_mask("kernel_mask", shape, self.seed)
         self.kernel = self.add_weight(
             name="kernel",
@@ -229,7 +174,7 @@ class FeedbackLayer(keras.layers.Layer):
 
     @staticmethod
     def _masked(initializer, mask):
-        return initializer if mask is None else _zero_where_masked(initializer, mask)
+        return initializer if mask is None else zero_where_masked(initializer, mask)
 
     def _read(self, variable, mask):
         # Read the weights into tensors before the custom-gradient call (it must
@@ -242,7 +187,7 @@ class FeedbackLayer(keras.layers.Layer):
     def apply_linear(self, inputs):
         """W ⊛ inputs (+ bias), with the backward pass of this layer's rule."""
         kernel = self._read(self.kernel, self.kernel_mask)
-        if rules.backprop_forced():
+        if linear.backprop_forced():
             outputs = self._apply_backprop(inputs, kernel, None)
         else:
             if self.feedback_clip > 0:
@@ -292,8 +237,9 @@ class FeedbackLayer(keras.layers.Layer):
         }
 
 
-def check_connectivity(connectivity: float, rule: rules.Rule) -> None:
-    """Raises `UsageError` unless `connectivity` is valid for `rule`."""
+def check_connectivity(connectivity: float, rule) -> None:
+    """Raises `UsageError` unless `connectivity` is valid for `rule` (an
+    `urfbtf.rules.Rule`)."""
     if not 0.0 < connectivity <= 1.0:
         raise UsageError(
             f"connectivity={connectivity!r} is outside (0, 1]: it is the fraction of "

@@ -29,9 +29,8 @@ import random
 import keras
 import tensorflow as tf
 
-from urfbtf import untied
+from urfbtf.backward import linear, untied
 from urfbtf.layers.tap import Tap
-from urfbtf.rules import linear
 
 # The forward layers an inverse can transpose.
 KINDS = ("dense", "conv", "untied")

@@ -5,7 +5,7 @@ projection B_l of the direct rules, a learned inverse of target propagation, a
 local readout) keeps it in a `Tap`: an identity layer on the block's output, so
 that the forward pass is unchanged and the state is an ordinary part of the
 model (built with it, checkpointed, mirrored, saved in `.keras` files). The
-rule's `attach` (`urfbtf.rules.Rule`) places it; `urfbtf.blocks` finds it.
+rule's `attach` (`urfbtf.rules.Rule`) places it; `urfbtf.graph` finds it.
 """
 
 from __future__ import annotations

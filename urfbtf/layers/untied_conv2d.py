@@ -3,7 +3,7 @@
 Amit (2019), section 4.1: the sparsity pattern of a convolution, but every
 connection has its own weight, updated by its own Hebbian product (eq. 2 without
 the sum over space). The mathematics and the two weight layouts are in
-`urfbtf.untied`; this module only makes them a Keras layer.
+`urfbtf.backward.untied`; this module only makes them a Keras layer.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from urfbtf import untied
+from urfbtf.backward import untied
 from urfbtf.errors import UsageError
 from urfbtf.layers.feedback_conv2d import FeedbackConv2D
 

@@ -14,26 +14,21 @@ GAIT-prop          gait_cifar_fc3, gait_cifar_fc6,             `gait`
 (ImageNet paper)   gait_cifar_conv, gait_imagenet_conv
 =================  ==========================================  ===============
 
-A net is a description, a tuple of steps (`steps`); `build_net` (`builder`)
-turns it into a functional Keras model under any rule, and `blocks(model)`
-lists the learning blocks of the result (input, layer, nonlinearity, output).
+A net is a description, a tuple of steps (`steps`), registered by name in
+`registry`; `build_net` (`builder`) turns it into a functional Keras model under
+any rule, and `blocks(model)` lists the learning blocks of the result (input,
+layer, nonlinearity, output). `summary` tells a rule's check what it needs to
+know of a net.
 Each net's flagfile, `flags/<net>.cfg`, holds its paper's training settings
 (Bartunov et al.'s Table 5 cells, one per method, are in `flags/bartunov/`).
 """
 
 from __future__ import annotations
 
-from urfbtf.blocks import Block, blocks, learning_layers
-from urfbtf.errors import UsageError
-from urfbtf.nets import amit, bartunov, frenkel, gait
-from urfbtf.nets.builder import (
-    ACTIVATIONS,
-    OUTPUT_ACTIVATIONS,
-    NetBuilder,
-    NetOptions,
-    build_net,
-    max_pool,
-)
+from urfbtf.graph import Block, blocks, learning_layers
+from urfbtf.nets.builder import NetBuilder, build_net, max_pool
+from urfbtf.nets.options import ACTIVATIONS, OUTPUT_ACTIVATIONS, NetOptions
+from urfbtf.nets.registry import NETS, get_description
 from urfbtf.nets.steps import (
     Conv,
     Dense,
@@ -48,22 +43,7 @@ from urfbtf.nets.steps import (
     has_open_dropout,
     layer_names,
 )
-
-NETS: dict[str, tuple] = {
-    **amit.NETS,
-    **frenkel.NETS,
-    **bartunov.NETS,
-    **gait.NETS,
-}
-
-
-def get_description(net) -> tuple:
-    """The description of `net` (a name from `NETS`, or a description itself)."""
-    if not isinstance(net, str):
-        return tuple(net)
-    if net not in NETS:
-        raise UsageError(f"Unknown net {net!r}. Valid nets: {', '.join(NETS)}.")
-    return NETS[net]
+from urfbtf.nets.summary import summary
 
 
 def feedback_layers(model) -> list:
@@ -95,4 +75,5 @@ __all__ = [
     "has_open_dropout",
     "layer_names",
     "max_pool",
+    "summary",
 ]

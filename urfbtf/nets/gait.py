@@ -1,7 +1,7 @@
 """The invertible networks of the GAIT-prop ImageNet paper (sec. 2.3, Fig. 3),
 for GAIT-prop, TP with exact inverses, and their baselines BP and FA (frfb).
 
-Every layer above the first is invertible (`urfbtf.rules.gait`): a square dense
+Every layer above the first is invertible (`urfbtf.rules.target.gait`): a square dense
 layer or a convolution with C_in·k² output channels, a leaky ReLU, and the first
 units or channels passed on, the rest auxiliary (`steps.InvDense`,
 `steps.InvConv`); the output layer is square too, its first units the classes.

@@ -7,24 +7,25 @@ gradient              bp, frfb, urfb (Amit 2019)               `gradient`
 direct feedback       dfa, sdfa, drtp, shallow (Frenkel et     `direct`
                       al. 2021)
 target propagation    tp, dtp, sdtp, aosdtp (Bartunov et al.   `target`
-                      2018), on `urfbtf.targets`
-exact inverses        gait, tp_exact (Ahmad et al. 2020; the   `gait`
-                      GAIT-prop ImageNet paper)
+                      2018)                                    (`propagation`)
+exact inverses        gait, tp_exact (Ahmad et al. 2020; the   `target`
+                      GAIT-prop ImageNet paper)                (`gait`)
 ====================  =======================================  ===============
 
 Every rule implements the protocol of `urfbtf.rules.base.Rule`; the rest of
-urfbtf asks the rule, never its name. `linear` holds the maps linear in their
-weights and the backward passes the rules give them; `exact_backprop()` makes
-every layer backpropagate exactly (the probes' reference). A new rule is a
-`Rule` subclass and one `register` call.
+urfbtf asks the rule, never its name. The target rules and the model they train
+share one package, `target`. The registry of names (`RULES`, `register`,
+`get_rule`) is `urfbtf.registry`, which imports no rule, so that the layers can
+look rules up; importing this package registers every family there, and
+`DEFAULT_RULE` as the default. `urfbtf.backward.linear` holds the maps linear
+in their weights and the backward passes the rules give them;
+`exact_backprop()` makes every layer backpropagate exactly (the probes'
+reference). A new rule is a `Rule` subclass and one `register` call.
 """
 
 from __future__ import annotations
 
-from urfbtf.errors import UsageError
-from urfbtf.rules import direct, gait, gradient, target
-from urfbtf.rules.base import Rule, gradients_of
-from urfbtf.rules.linear import (
+from urfbtf.backward.linear import (
     DENSE,
     LinearMap,
     backprop,
@@ -34,16 +35,12 @@ from urfbtf.rules.linear import (
     local_only,
     with_feedback,
 )
+from urfbtf.registry import RULES, get_rule, register
+from urfbtf.rules import direct, gradient, target
+from urfbtf.rules.base import NetSummary, Rule, gradients_of, rule_of
 
-RULES: dict[str, Rule] = {}
-
-
-def register(rule: Rule) -> Rule:
-    """Adds `rule` to `RULES`, so that `--rule`, `Config` and the layers accept
-    its name and its settings; returns it."""
-    RULES[rule.name] = rule
-    return rule
-
+# The rule of layers and runs that name none: Amit (2019)'s.
+DEFAULT_RULE = gradient.URFB.name
 
 for _rule in (
     gradient.BP,
@@ -57,40 +54,10 @@ for _rule in (
     target.DTP,
     target.SDTP,
     target.AOSDTP,
-    gait.GAIT,
-    gait.TP_EXACT,
+    target.GAIT,
+    target.TP_EXACT,
 ):
-    register(_rule)
-
-# The rule of layers and runs that name none: Amit (2019)'s.
-DEFAULT_RULE = gradient.URFB.name
-
-
-def get_rule(name: str | Rule) -> Rule:
-    """Returns the rule called `name`; raises `UsageError` for unknown names."""
-    if isinstance(name, Rule):
-        return name
-    if name not in RULES:
-        raise UsageError(
-            f"Unknown learning rule {name!r}. Valid rules: "
-            + "; ".join(f"{r.name} ({r.summary})" for r in RULES.values())
-            + "."
-        )
-    return RULES[name]
-
-
-def rule_of(model) -> Rule:
-    """The rule the learning layers of `model` follow; raises `UsageError` when
-    they follow none or several."""
-    from urfbtf import blocks  # The layers import this package.
-
-    found = {layer.rule.name: layer.rule for layer in blocks.learning_layers(model)}
-    if len(found) != 1:
-        raise UsageError(
-            f"Model {model.name!r} has layers following {len(found)} learning rules "
-            f"({', '.join(sorted(found)) or 'none'}); one is needed."
-        )
-    return next(iter(found.values()))
+    register(_rule, default=_rule.name == DEFAULT_RULE)
 
 
 def linear_rule(rule, linear_map: LinearMap):
@@ -104,6 +71,7 @@ __all__ = [
     "DEFAULT_RULE",
     "RULES",
     "LinearMap",
+    "NetSummary",
     "Rule",
     "backprop",
     "backprop_forced",

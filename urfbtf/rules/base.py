@@ -8,7 +8,8 @@ other module tests a rule's name or its model's class:
   block's output (`attach`, and `attach_output` for the output block), and
   which model trains the net (`build_model`);
 * the configuration: its own hyperparameters (`settings`, declared once as
-  `urfbtf.settings.Setting`s) and the combinations it cannot run (`check`);
+  `urfbtf.settings.Setting`s) and the combinations it cannot run (`check`,
+  told of the run's net by the nets layer as a `NetSummary`);
 * training: how the model is compiled and which optimizers it owns, each with
   the variables it trains (`compile`, `optimizers`: the checkpoints save and
   restore all of them);
@@ -24,14 +25,33 @@ still train with `fit`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 
 import keras
 import tensorflow as tf
 
-from urfbtf import blocks as blocks_lib
-from urfbtf.rules import linear
+from urfbtf import graph
+from urfbtf.backward import linear
+from urfbtf.errors import UsageError
 from urfbtf.settings import Setting
+
+
+@dataclasses.dataclass(frozen=True)
+class NetSummary:
+    """What a rule's `check` may ask of the run's net. The nets layer tells it
+    (`urfbtf.nets.summary`), so that the rules need not know the nets.
+
+    Attributes:
+        without_inverse: "name (Kind)" of every step of the net that has no
+            inverse (a pooling, a residual sum, a dropout that drops), in order.
+        fixed_above_first: the names of the learning layers above the first
+            that are not invertible (neither an invertible conv or dense layer
+            nor a square output layer), in order.
+    """
+
+    without_inverse: tuple[str, ...] = ()
+    fixed_above_first: tuple[str, ...] = ()
 
 
 class Rule:
@@ -80,16 +100,14 @@ class Rule:
 
     # Nets --------------------------------------------------------------------
 
-    def attach(self, block: blocks_lib.Block, num_classes: int, settings: Mapping):
+    def attach(self, block: graph.Block, num_classes: int, settings: Mapping):
         """Returns the tensor that continues the net after `block`: its output,
         or the output of a `urfbtf.layers.Tap` the rule places on it. `settings`
         are the rule's own (`settings`), with their defaults filled in."""
         del num_classes, settings
         return block.output
 
-    def attach_output(
-        self, block: blocks_lib.Block, num_classes: int, settings: Mapping
-    ):
+    def attach_output(self, block: graph.Block, num_classes: int, settings: Mapping):
         """Returns the net's output after the output block `block`: its output,
         or that of a tap the rule places on it (target rules hold the inverse of
         the output layer there)."""
@@ -103,10 +121,10 @@ class Rule:
 
     # Configuration -----------------------------------------------------------
 
-    def check(self, config) -> None:
-        """Raises `UsageError` for a run (an `urfbtf.runner.config.Config`) the rule
-        cannot train."""
-        del config
+    def check(self, config, net: NetSummary) -> None:
+        """Raises `UsageError` for a run (an `urfbtf.runner.config.Config`, whose
+        net `net` summarizes) the rule cannot train."""
+        del config, net
 
     # Training ----------------------------------------------------------------
 
@@ -163,20 +181,16 @@ def step_metrics(model, loss, y, outputs, own: Mapping | None = None) -> dict:
     return {metric.name: metric.result() for metric in model.metrics}
 
 
-def _probe_graph(model):
-    """One forward pass exposing the output, every learning layer's field and
-    every tap's output; cached on the model (not a tracked attribute)."""
-    graph = getattr(model, "_urfbtf_probe_graph", None)
-    if graph is None:
-        found = blocks_lib.blocks(model)
-        taps = [b.tap.output for b in found if b.tap is not None]
-        inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
-        graph = keras.Model(
-            inputs, [model.outputs[0], *[b.field for b in found], *taps]
+def rule_of(model) -> Rule:
+    """The rule the learning layers of `model` follow; raises `UsageError` when
+    they follow none or several."""
+    found = {layer.rule.name: layer.rule for layer in graph.learning_layers(model)}
+    if len(found) != 1:
+        raise UsageError(
+            f"Model {model.name!r} has layers following {len(found)} learning rules "
+            f"({', '.join(sorted(found)) or 'none'}); one is needed."
         )
-        graph = (graph, [b.layer for b in found])
-        object.__setattr__(model, "_urfbtf_probe_graph", graph)
-    return graph
+    return next(iter(found.values()))
 
 
 def gradients_of(model, x, y, objective):
@@ -186,11 +200,11 @@ def gradients_of(model, x, y, objective):
     Frozen (non-trainable) kernels are not watched and get no gradient: a frozen
     layer does not move, whatever its gradient would be.
     """
-    graph, layers = _probe_graph(model)
+    tapped = graph.tapped(model)
+    layers = tapped.layers
     kernels = [layer.kernel for layer in layers]
     with tf.GradientTape(persistent=True) as tape:
-        outputs, *rest = tf.nest.flatten(graph(x, training=False))
-        fields, taps = rest[: len(layers)], rest[len(layers) :]
+        outputs, fields, taps = tapped(x, training=False)
         value = objective(model, outputs, taps, y)
     errors = tape.gradient(value, fields)
     updates = tape.gradient(value, [k.value for k in kernels])

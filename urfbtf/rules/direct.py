@@ -44,10 +44,10 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from urfbtf import blocks, losses
+from urfbtf import graph, losses
+from urfbtf.backward import linear
 from urfbtf.errors import UsageError
 from urfbtf.layers.direct_feedback import DirectFeedback
-from urfbtf.rules import linear
 from urfbtf.rules.base import Rule, step_metrics
 from urfbtf.settings import Setting
 
@@ -124,22 +124,15 @@ class DirectFeedbackModel(keras.Model):
 
     output_signal = "error"
 
-    def _parts(self):
-        """The taps, the rule and a model exposing the outputs of every tap."""
-        if not hasattr(self, "_tapped"):
-            taps = [x for x in self.layers if isinstance(x, DirectFeedback)]
-            learners = blocks.learning_layers(self)
-            rule = learners[0].rule if learners else None
-            inputs = self.inputs[0] if len(self.inputs) == 1 else self.inputs
-            # Not an attribute Keras tracks: it only re-exposes this model's graph.
-            object.__setattr__(
-                self,
-                "_tapped",
-                keras.Model(inputs, [self.outputs[0], *[t.output for t in taps]]),
-            )
-            object.__setattr__(self, "_taps", taps)
-            object.__setattr__(self, "_rule", rule)
-        return self._taps, self._rule, self._tapped
+    @property
+    def rule(self):
+        """The rule of the model's first learning layer (None without one)."""
+        layers = graph.learning_layers(self)
+        return layers[0].rule if layers else None
+
+    def taps(self) -> list[DirectFeedback]:
+        """The `DirectFeedback` taps of the hidden blocks, bottom to top."""
+        return graph.tapped(self).taps
 
     def direct_objective(self, outputs, hidden, y):
         """(objective, loss): the objective's gradient is the rule's update.
@@ -147,10 +140,10 @@ class DirectFeedbackModel(keras.Model):
         Call it inside a `tf.GradientTape` that recorded the forward pass giving
         `outputs` and the taps' outputs `hidden`.
         """
-        taps, rule, _ = self._parts()
+        taps = self.taps()
         loss = self.compute_loss(y=y, y_pred=outputs)
         error = tf.stop_gradient(output_error(self.loss, outputs, y))
-        signal = tf.stop_gradient(direct_signal(rule.signal, error, y))
+        signal = tf.stop_gradient(direct_signal(self.rule.signal, error, y))
         objective = loss
         if self.output_signal == "direct":
             objective = tf.reduce_sum(outputs * signal)
@@ -160,8 +153,7 @@ class DirectFeedbackModel(keras.Model):
 
     def tap_outputs(self, x, training: bool = False):
         """(outputs, [output of every DirectFeedback layer])."""
-        _, _, tapped = self._parts()
-        outputs, *hidden = tf.nest.flatten(tapped(x, training=training))
+        outputs, _, hidden = graph.tapped(self)(x, training=training)
         return outputs, hidden
 
     def direct_gradients(self, x, y, training: bool = True):
@@ -227,7 +219,8 @@ class DirectRule(Rule):
         model.output_signal = settings.get("direct_output", DIRECT_OUTPUT.default)
         return model
 
-    def check(self, config):
+    def check(self, config, net):
+        del net
         if self.signal == "target" and config.loss in losses.REGRESSION_LOSSES:
             raise UsageError(
                 f"rule={self.name!r} with loss={config.loss!r}: DRTP projects the "

@@ -25,8 +25,8 @@ clip(b·g, -1, 1), as the original code's `b_nonlin_scale` (`linear.clip_error`)
 
 from __future__ import annotations
 
-from urfbtf import alignment, blocks
-from urfbtf.rules import linear
+from urfbtf import alignment, graph
+from urfbtf.backward import linear
 from urfbtf.rules.base import Rule
 from urfbtf.settings import Setting
 
@@ -83,7 +83,7 @@ class GradientRule(Rule):
         model = super().build_model(inputs, outputs, name=name, settings=settings)
         # The layers apply the clip to their input when called (`linear.clip_error`).
         clip = float(settings.get(FEEDBACK_CLIP.name, FEEDBACK_CLIP.default))
-        for layer in blocks.learning_layers(model):
+        for layer in graph.learning_layers(model):
             layer.feedback_clip = clip
         return model
 

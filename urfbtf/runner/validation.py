@@ -30,7 +30,7 @@ def validate(config) -> None:
     check_connectivity(config.connectivity, rule)
     _validate_untying(config)
     _validate_compilation(config)
-    rule.check(config)
+    rule.check(config, nets.summary(config.net, config.dropout))
 
 
 def _refuse_other_rules_settings(config, rule) -> None:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from urfbtf import untied
+from urfbtf.backward import untied
 from urfbtf.runner.run_settings.conditions import positive, unless
 from urfbtf.settings import Setting
 

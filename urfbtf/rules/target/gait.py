@@ -5,8 +5,8 @@ Every block l > 1 is invertible: a square dense layer (`InvertibleDense`) or an
 invertible convolution (`InvertibleConv2D`), then a leaky ReLU (the output
 layer: linear), G_l(a_l) = W_l⁻¹(f⁻¹(a_l) − b_l) (eq. 3), with the units a
 narrowing layer did not pass on kept from the forward pass (`Narrow`). A
-training step (`urfbtf.targets.TargetModel`) sets the output's target from the
-task loss, t_L = a_L − ∂ℓ/∂a_L, and carries it down:
+training step (`urfbtf.rules.target.model.TargetModel`) sets the output's
+target from the task loss, t_L = a_L − ∂ℓ/∂a_L, and carries it down:
 
 =========  ===========================================================
 rule       target of block l−1's output
@@ -70,124 +70,28 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from urfbtf import targets
 from urfbtf.errors import UsageError
 from urfbtf.layers.invertible_dense import InvertibleDense, lu_factors
 from urfbtf.layers.leaky_relu import LeakyReLU
-from urfbtf.rules.target import TargetRule
-from urfbtf.settings import Setting
-
-GAIT_GAMMA = Setting(
-    "gait_gamma",
-    float,
-    1e-3,
-    "gait: γ, the fraction of the way to the target that each layer's step down "
-    "takes (eq. 4; 1e-3 in the authors' code).",
-    check=lambda v: 0 < v <= 1,
-    valid="a number in (0, 1]",
+from urfbtf.rules.target.exact_ops import (
+    activation_slope,
+    example_norms,
+    field_change,
+    field_of,
+    orthogonality_penalty,
+    per_example,
+    squared_row_lengths,
 )
-GAIT_NORM = Setting(
-    "gait_norm",
-    float,
-    0.0,
-    "gait: η > 0 normalizes the targets, every hidden target at distance η from "
-    "its activity (sec. 2.2.1); 0 keeps γ fixed (plain GAIT-prop).",
-    check=lambda v: v >= 0,
-    valid="a distance >= 0",
+from urfbtf.rules.target.model import Targets
+from urfbtf.rules.target.ops import example_error, spread
+from urfbtf.rules.target.rule import TargetRule
+from urfbtf.rules.target.settings import (
+    GAIT_DIFFERENCES,
+    GAIT_GAMMA,
+    GAIT_NORM,
+    GAIT_ROW_LENGTHS,
+    ORTHO_REG,
 )
-GAIT_DIFFERENCES = Setting(
-    "gait_differences",
-    bool,
-    True,
-    "gait/tp_exact: carry t - a down the net exactly (f^-1(a + m) - f^-1(a) "
-    "without forming a + m, and each layer's loss from t - a itself); false "
-    "forms G's argument and every target as float32 activities, as the paper, "
-    "whose round-off loses a difference that shrinks by gamma per layer.",
-)
-GAIT_ROW_LENGTHS = Setting(
-    "gait_row_lengths",
-    bool,
-    False,
-    "gait: scale each unit's step by the squared length of its incoming weights, "
-    "eps_l = gamma_l diag(|w_i|^2) D(a_l)^2, so that the inverse carries "
-    "backpropagation's error through any W whose rows are orthogonal (the set "
-    "the regulariser keeps W near, whatever its row lengths); false is eq. 4.",
-)
-ORTHO_REG = Setting(
-    "ortho_reg",
-    float,
-    0.1,
-    "gait/tp_exact: λ of the orthogonality regulariser λ‖WWᵀ − diag(WWᵀ)‖² on "
-    "every inverted layer (0.1 in the authors' code).",
-    check=lambda v: v >= 0,
-    valid="a number >= 0",
-)
-
-
-def _square(layer) -> tf.Tensor:
-    """W as a matrix [inputs of one output, outputs]: a dense kernel, or a
-    convolution's kh·kw·C_in × C_out patch matrix."""
-    kernel = tf.convert_to_tensor(layer.kernel)
-    return tf.reshape(kernel, [-1, kernel.shape[-1]])
-
-
-def _squared_row_lengths(layer) -> tf.Tensor:
-    """‖w_i‖² of every output unit i: the squared length of its incoming
-    weights, the paper's row of W (a column of the square matrix)."""
-    return tf.reduce_sum(tf.square(_square(layer)), axis=0)
-
-
-def orthogonality_penalty(layer) -> tf.Tensor:
-    """‖WWᵀ − diag(WWᵀ)‖² for W = (the layer's matrix)ᵀ, one row per output
-    unit: zero when the rows are orthogonal (Ahmad et al.'s regulariser)."""
-    return _off_diagonal_energy(_square(layer))
-
-
-@tf.custom_gradient
-def _off_diagonal_energy(matrix):
-    """Σ of the squared off-diagonal entries of MᵀM, with its gradient
-    4 M (MᵀM − diag(MᵀM)) in one product (autodiff would take two more: one
-    per factor of the Gram matrix; each costs as much as the layer's inverse)."""
-    gram = tf.matmul(matrix, matrix, transpose_a=True)
-    off = gram - tf.linalg.diag(tf.linalg.diag_part(gram))
-
-    def grad(upstream):
-        return upstream * 4.0 * tf.matmul(matrix, off)
-
-    return tf.reduce_sum(tf.square(off)), grad
-
-
-def _slope(activation, a) -> tf.Tensor:
-    """D(a): the derivative of the block's nonlinearity where its output is a."""
-    if activation is None:
-        return tf.ones_like(a)
-    return tf.where(a > 0, tf.ones_like(a), tf.cast(activation.slope, a.dtype))
-
-
-def _field(activation, a) -> tf.Tensor:
-    """f⁻¹(a): the field the block's nonlinearity turned into a."""
-    return a if activation is None else activation.inverse(a)
-
-
-def _field_change(activation, a, moved) -> tf.Tensor:
-    """f⁻¹(a + m) − f⁻¹(a), without forming a + m: m/D(a) where a + m stays on
-    a's side of the kink (exact whatever m's size), and the two sides' values
-    apart only where it crosses (where m is as large as a)."""
-    if activation is None:
-        return moved
-    slope = _slope(activation, a)
-    crossed = tf.not_equal(a + moved > 0, a > 0)
-    across = _field(activation, a + moved) - _field(activation, a)
-    return tf.where(crossed, across, moved / slope)
-
-
-def _per_example(scalars, like) -> tf.Tensor:
-    """[batch] values shaped to multiply tensors like `like`."""
-    return tf.reshape(scalars, [-1] + [1] * (like.shape.rank - 1))
-
-
-def _norm(t) -> tf.Tensor:
-    return tf.norm(tf.reshape(t, [tf.shape(t)[0], -1]), axis=1)
 
 
 class ExactInverseTargets(TargetRule):
@@ -219,23 +123,9 @@ class ExactInverseTargets(TargetRule):
     def attach_output(self, block, num_classes, settings):
         return self.attach(block, num_classes, settings)
 
-    def check(self, config):
-        super().check(config)
-        from urfbtf import nets  # The nets import the rules.
-
-        steps = [
-            s
-            for s in nets.get_description(config.net)
-            if isinstance(
-                s, (nets.Conv, nets.Dense, nets.InvConv, nets.InvDense, nets.Output)
-            )
-        ]
-        fixed = [
-            s.name
-            for s in steps[1:]
-            if not isinstance(s, (nets.InvConv, nets.InvDense))
-            and not (isinstance(s, nets.Output) and s.square)
-        ]
+    def check(self, config, net):
+        super().check(config, net)
+        fixed = net.fixed_above_first
         problems = []
         if fixed:
             problems.append(
@@ -292,14 +182,14 @@ class ExactInverseTargets(TargetRule):
         ]
 
     def targets(self, model, activities, y):
-        settings = model._urfbtf_settings
+        settings = model.rule_settings
         stages = model.stages()
         count = len(stages)
         # d = t_L − a_L at the output block's whole output: the classes' error,
         # zero at the auxiliary units.
         top = activities[-1]
-        error = targets.example_error(model, y, model.net_output(activities))
-        difference = -targets.spread(model._urfbtf_head, top, error)
+        error = example_error(model, y, model.net_output(activities))
+        difference = -spread(model.head(), top, error)
         batch = tf.shape(top)[0]
         scale = tf.ones([batch], top.dtype)  # s: d ≈ −s ∂ℓ/∂a.
         hidden, weights = [None] * (count - 1), [None] * (count - 1)
@@ -317,35 +207,33 @@ class ExactInverseTargets(TargetRule):
                 # ε_l = γ_l D(a_l)² (eq. 4), each unit's also times its squared
                 # row length with --gait_row_lengths; `unit` is the field change
                 # of γ_l = 1 to first order, ε_l (t_l − a_l) / D(a_l).
-                slope = _slope(activation, a)
+                slope = activation_slope(activation, a)
                 unit = slope * difference
                 if settings["gait_row_lengths"]:
-                    unit = unit * _squared_row_lengths(layer)
+                    unit = unit * squared_row_lengths(layer)
                 gamma = self._gamma(settings, layer, inverse, unit)
-                moved = _per_example(gamma, a) * slope * unit
+                moved = per_example(gamma, a) * slope * unit
             else:
                 moved = difference
             if carried:
-                change = _field_change(activation, a, moved)
+                change = field_change(activation, a, moved)
             else:  # The paper's arithmetic: G's argument formed as an activity.
-                change = _field(activation, a + moved) - _field(activation, a)
+                change = field_of(activation, a + moved) - field_of(activation, a)
             step = layer.invert_linear(change, inverse)
             if self.incremental and settings["gait_norm"]:
                 # A unit that the step moves across the leaky ReLU's kink moves
                 # by another slope than D's: set the distance to η exactly.
-                reach = _norm(step)
+                reach = example_norms(step)
                 exact = tf.where(
                     reach > 0, settings["gait_norm"] / tf.maximum(reach, 1e-30), 0.0
                 )
-                step = step * _per_example(exact, step)
+                step = step * per_example(exact, step)
                 gamma = gamma * exact
             if self.incremental:
                 scale = scale * gamma
             below = activities[k]
             x = below if stage.hand_on is None else stage.hand_on(below)
-            difference = targets.spread(
-                stage.hand_on, below, tf.reshape(step, tf.shape(x))
-            )
+            difference = spread(stage.hand_on, below, tf.reshape(step, tf.shape(x)))
             hidden[k - 1] = tf.stop_gradient(below + difference)
             differences[k - 1] = tf.stop_gradient(difference) if carried else None
             # The gradient of w‖a − t‖² is −2w·d: w = 1/(2s) gives ∂ℓ/∂a (and
@@ -353,7 +241,7 @@ class ExactInverseTargets(TargetRule):
             weights[k - 1] = tf.stop_gradient(
                 tf.where(scale > 0, 0.5 / tf.maximum(scale, 1e-37), 0.0)
             )
-        return targets.Targets(hidden, {}, weights, differences)
+        return Targets(hidden, {}, weights, differences)
 
     @staticmethod
     def _gamma(settings, layer, inverse, unit) -> tf.Tensor:
@@ -364,12 +252,12 @@ class ExactInverseTargets(TargetRule):
         batch = tf.shape(unit)[0]
         if not eta:
             return tf.fill([batch], tf.cast(settings["gait_gamma"], unit.dtype))
-        distance = _norm(layer.invert_linear(unit, inverse))
+        distance = example_norms(layer.invert_linear(unit, inverse))
         # An example the net already classifies perfectly has no error to carry.
         return tf.where(distance > 0, eta / tf.maximum(distance, 1e-30), 0.0)
 
     def penalty(self, model):
-        strength = model._urfbtf_settings["ortho_reg"]
+        strength = model.rule_settings["ortho_reg"]
         if not strength:
             return None
         total = tf.add_n(

@@ -8,13 +8,23 @@ their projection B_l to a block's output; target rules attach an inverse that
 maps a block's output back to its input. `blocks(model)` reads them off any
 functional model's graph, so it works alike for a net just built by
 `urfbtf.nets.build_net`, one loaded from a `.keras` file, and a user's own model.
+
+`tapped(model)` is the one view of that graph that the rules train and measure
+through: a model of the same layers whose outputs are the net's output, every
+learning block's field and every tap's output (the probes' errors, the direct
+rules' projections, the target model's chain, the tests' local rule). It is
+built once per model and kept here, beside the model rather than on it (an
+attribute would make Keras track the sub-model as a layer of the model).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import weakref
 
 import keras
+import tensorflow as tf
 
 from urfbtf.layers.feedback_layer import FeedbackLayer
 from urfbtf.layers.leaky_relu import LeakyReLU
@@ -80,4 +90,59 @@ def blocks(model: keras.Model) -> list[Block]:
         found.append(
             Block(layer.name, layer.input, layer, field, activation, output, tap)
         )
+    return found
+
+
+class TappedGraph:
+    """A functional model's learning blocks, and a model exposing their tensors.
+
+    Attributes:
+        blocks: the learning blocks, bottom to top (`blocks`).
+        model: a `keras.Model` sharing the model's layers, from its inputs to
+            [output, field of every block, output of every tap] (made on first
+            use).
+
+    Calling it runs `model` and splits what it returns.
+    """
+
+    def __init__(self, model: keras.Model):
+        self.blocks = tuple(blocks(model))
+        self._inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+        self._output = model.outputs[0]
+
+    @functools.cached_property
+    def model(self) -> keras.Model:
+        taps = [block.tap.output for block in self._tapped_blocks()]
+        fields = [block.field for block in self.blocks]
+        return keras.Model(self._inputs, [self._output, *fields, *taps])
+
+    def _tapped_blocks(self) -> list[Block]:
+        return [block for block in self.blocks if block.tap is not None]
+
+    @property
+    def layers(self) -> list[FeedbackLayer]:
+        """The learning layers, bottom to top."""
+        return [block.layer for block in self.blocks]
+
+    @property
+    def taps(self) -> list[Tap]:
+        """The rules' taps on the blocks, bottom to top."""
+        return [block.tap for block in self._tapped_blocks()]
+
+    def __call__(self, x, training: bool = False):
+        """(output, [field of every block], [output of every tap]) for x."""
+        output, *rest = tf.nest.flatten(self.model(x, training=training))
+        count = len(self.blocks)
+        return output, rest[:count], rest[count:]
+
+
+# model -> its TappedGraph, kept beside the model and gone with it.
+_TAPPED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def tapped(model: keras.Model) -> TappedGraph:
+    """The `TappedGraph` of a functional `model` (read once, then kept)."""
+    found = _TAPPED.get(model)
+    if found is None:
+        found = _TAPPED[model] = TappedGraph(model)
     return found

@@ -13,17 +13,13 @@ and only the middle one differs between rules:
 3. train each block on its own loss ‖f_l(h_{l-1}) − ĥ_l‖² with its input held
    fixed, and the output block on the task loss; no gradient crosses a block,
    because the layers of a target rule send no error down
-   (`urfbtf.rules.linear.local_only`), so one gradient of the sum gives every
+   (`urfbtf.backward.linear.local_only`), so one gradient of the sum gives every
    block its local update. A rule with learned inverses also trains them, on
    its inverse loss, with an optimizer of their own.
 
-A net is a chain of stages: stage l maps h_{l-1} to h_l (what passes h_{l-1} on
-to block l: a reshape, or the first units of an invertible layer, `Narrow`;
-then block l's layer and its nonlinearity). `stages` reads them off the model's
-graph, so any functional model whose blocks follow each other directly (no
-pooling, residual sums or dropout between them, which have no inverse) trains
-this way. h_l is the block's whole output, auxiliary units included; the net's
-output is what the last block passes on (`TargetModel.net_output`).
+A net is a chain of stages, stage l mapping h_{l-1} to h_l (`chain_of`): any
+functional model whose blocks follow each other directly trains this way. The
+net's output is what the last block passes on (`TargetModel.net_output`).
 
 With `schedule` "alternating" the model trains its forward weights and its
 inverses in alternate epochs (Lee et al. 2015's code, which Bartunov et al.
@@ -35,52 +31,22 @@ inverses. The epoch number alone decides, so a resumed run continues exactly.
 from __future__ import annotations
 
 import dataclasses
+import types
+import weakref
+from collections.abc import Mapping
 
 import keras
 import tensorflow as tf
 
-from urfbtf import blocks as blocks_lib
 from urfbtf.layers.tap import Tap
+from urfbtf.rules.base import rule_of, step_metrics
+from urfbtf.rules.target.chain import Stage, chain_of
+from urfbtf.rules.target.ops import mean_square, metric_name, per_example_sq
 
 SCHEDULES = ("parallel", "alternating")
 
 # What a training step trains, by schedule and epoch.
 BOTH, FORWARD, INVERSE = "both", "forward", "inverse"
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class Stage:
-    """One block of a chain: (a_l, h_l) = forward(h_{l-1}).
-
-    Attributes:
-        block: the learning block (`urfbtf.blocks.Block`).
-        forward: a model from the previous stage's output (or the net's input)
-            to this block's field a_l and output h_l, sharing the net's layers.
-        inverse: the rule's tap on the block's output (its inverse map), if any.
-        hand_on: a model from the previous stage's output to the block's input
-            (a reshape, the units passed on), or None when the block reads it
-            as it is.
-    """
-
-    block: blocks_lib.Block
-    forward: keras.Model
-    inverse: Tap | None
-    hand_on: keras.Model | None = None
-
-    @property
-    def name(self) -> str:
-        return self.block.name
-
-    def __call__(self, h, training: bool = False) -> tf.Tensor:
-        """h_l = f_l(h): the block's output."""
-        return self.trace(h, training=training)[1]
-
-    def trace(self, h, training: bool = False):
-        """(a_l, h_l) = the block's field and output for its input h."""
-        found = self.forward(h, training=training)
-        if self.block.activation is None:  # A linear block: a_l is h_l.
-            return found, found
-        return tuple(found)
 
 
 @dataclasses.dataclass
@@ -122,6 +88,11 @@ class TargetSchedule(keras.callbacks.Callback):
         self.model.use_phase(phase_of(self.model.schedule, epoch))
 
 
+# model -> {layer name: its inverse's error metric}, kept beside the model: as
+# an attribute, Keras would track the metrics as the model's own.
+_INVERSE_METRICS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 @keras.saving.register_keras_serializable(package="urfbtf")
 class TargetModel(keras.Model):
     """A functional model whose every block learns toward a target.
@@ -134,10 +105,19 @@ class TargetModel(keras.Model):
             "alternating" (in alternate epochs).
         inverse_optimizer: the optimizer of the inverses (set by the rule's
             `compile`), or None when the inverses are not learned.
+        rule_settings: the rule's own settings the model was compiled with
+            (set by the rule's `compile`; its targets read them).
+        phase: what the training steps train now (BOTH, FORWARD or INVERSE,
+            set by `use_phase`), or None before the first epoch.
+        phase_steps: {phase: its compiled training step}, for every phase
+            left so far (`use_phase`).
     """
 
     schedule = "parallel"
     inverse_optimizer = None
+    rule_settings: Mapping = types.MappingProxyType({})
+    phase: str | None = None
+    phase_steps: Mapping = types.MappingProxyType({})
 
     def get_config(self):
         return {**super().get_config(), "schedule": self.schedule}
@@ -154,49 +134,22 @@ class TargetModel(keras.Model):
 
     @property
     def rule(self):
-        from urfbtf import rules  # The rules import this module.
-
-        return rules.rule_of(self)
+        """The rule of the model's learning layers (`urfbtf.rules.rule_of`)."""
+        return rule_of(self)
 
     def stages(self) -> list[Stage]:
-        """The chain of stages, bottom to top (cached; not tracked by Keras)."""
-        found = getattr(self, "_urfbtf_stages", None)
-        if found is None:
-            found = []
-            previous = self.inputs[0]
-            for block in blocks_lib.blocks(self):
-                # A linear block's field is its output, which a Keras model
-                # cannot list twice.
-                outputs = (
-                    block.output
-                    if block.activation is None
-                    else [block.field, block.output]
-                )
-                forward = keras.Model(previous, outputs, name=f"{block.name}_f")
-                hand_on = None
-                if block.input is not previous:
-                    hand_on = keras.Model(
-                        previous, block.input, name=f"{block.name}_in"
-                    )
-                found.append(Stage(block, forward, block.tap, hand_on))
-                previous = block.tap.output if block.tap is not None else block.output
-            head = None
-            if previous is not self.outputs[0]:
-                head = keras.Model(previous, self.outputs[0], name="head")
-                if head.weights:
-                    raise ValueError(
-                        f"Model {self.name!r} does not end with its last learning "
-                        "block."
-                    )
-            object.__setattr__(self, "_urfbtf_stages", found)
-            object.__setattr__(self, "_urfbtf_head", head)
-        return found
+        """The chain of stages, bottom to top (`chain_of`)."""
+        return chain_of(self).stages
+
+    def head(self) -> keras.Model | None:
+        """The model from the last stage's output to the net's output, or None
+        when that output is the net's (`chain_of`)."""
+        return chain_of(self).head
 
     def net_output(self, activities) -> tf.Tensor:
         """The net's output from the activities: the last block's output, or
         what it passes on (the classes of a square output layer)."""
-        self.stages()
-        head = self._urfbtf_head
+        head = self.head()
         return activities[-1] if head is None else head(activities[-1])
 
     def trace(self, x, training: bool = False):
@@ -288,21 +241,19 @@ class TargetModel(keras.Model):
             metric_name(stages[k].name): mean_square(activities[k] - reconstruction)
             for k, reconstruction in targets.reconstructions.items()
         }
-        from urfbtf.rules import base  # The rules import this module.
-
-        return base.step_metrics(self, loss, y, self.net_output(activities), own=own)
+        return step_metrics(self, loss, y, self.net_output(activities), own=own)
 
     def use_phase(self, phase: str) -> None:
         """Makes the next training steps train `phase` (BOTH, FORWARD or
         INVERSE); one compiled step is kept for each."""
-        current = getattr(self, "_urfbtf_phase", None)
+        current = self.phase
         if phase == current:
             return
-        compiled = getattr(self, "_urfbtf_steps", {})
+        compiled = dict(self.phase_steps)
         if current is not None:
             compiled[current] = self.train_function
-        object.__setattr__(self, "_urfbtf_steps", compiled)
-        object.__setattr__(self, "_urfbtf_phase", phase)
+        self.phase_steps = compiled
+        self.phase = phase
         self.train_function = compiled.get(phase)
         if self.train_function is None:
             self.make_train_function(force=True)
@@ -310,7 +261,7 @@ class TargetModel(keras.Model):
     @property
     def step_variant(self) -> str:
         """What the current training step trains (BOTH, FORWARD or INVERSE)."""
-        return getattr(self, "_urfbtf_phase", None) or phase_of(self.schedule, 0)
+        return self.phase or phase_of(self.schedule, 0)
 
     def training_callbacks(self) -> list:
         """The callbacks every training of this model needs: the schedule's."""
@@ -325,80 +276,15 @@ class TargetModel(keras.Model):
 
     def inverse_error_metrics(self) -> dict:
         """{layer name: mean metric of its inverse's reconstruction error}."""
-        found = getattr(self, "_urfbtf_inverse_metrics", None)
+        found = _INVERSE_METRICS.get(self)
         if found is None:
             found = {}
             for stage in self.stages():
                 if stage.inverse is not None:
                     found[stage.name] = keras.metrics.Mean(name=metric_name(stage.name))
-            object.__setattr__(self, "_urfbtf_inverse_metrics", found)
+            _INVERSE_METRICS[self] = found
         return found
 
     @property
     def metrics(self):
         return [*super().metrics, *self.inverse_error_metrics().values()]
-
-
-def example_error(model, y, logits) -> tf.Tensor:
-    """∂ℓ_n/∂o_n: the gradient of each example's own task loss at the net's
-    output o (so a step along it does not depend on the batch size)."""
-    with tf.GradientTape() as tape:
-        tape.watch(logits)
-        each = (
-            model.loss.call if isinstance(model.loss, keras.losses.Loss) else model.loss
-        )
-        total = tf.reduce_sum(each(y, logits))
-    return tape.gradient(total, logits)
-
-
-def spread(model: keras.Model | None, h: tf.Tensor, v: tf.Tensor) -> tf.Tensor:
-    """Sᵀv, for S the Jacobian at h of a model that only selects and reshapes
-    (a stage's `hand_on`, the net's head): v put back where its entries came
-    from, zero at the units that were not passed on. None is the identity."""
-    if model is None:
-        return v
-    with tf.GradientTape() as tape:
-        tape.watch(h)
-        selected = model(h)
-    return tape.gradient(selected, h, output_gradients=v)
-
-
-def metric_name(layer: str) -> str:
-    """The Keras metric of a layer's inverse reconstruction error (Keras
-    metric names cannot hold "/"; the run's records say inverse_error/<layer>)."""
-    return f"inverse_error_{layer}"
-
-
-def per_example_sq(difference: tf.Tensor, weights=None) -> tf.Tensor:
-    """Σ over units of difference², averaged over the batch (each example's
-    sum times its weight, when `weights` [batch] are given)."""
-    flat = tf.reshape(difference, [tf.shape(difference)[0], -1])
-    each = tf.reduce_sum(tf.square(flat), axis=1)
-    if weights is not None:
-        each = each * tf.cast(weights, each.dtype)
-    return tf.reduce_mean(each)
-
-
-def mean_square(difference: tf.Tensor) -> tf.Tensor:
-    """The mean of difference² over units and batch (a reconstruction error
-    comparable between layers of different widths)."""
-    return tf.reduce_mean(tf.square(difference))
-
-
-def global_batch_noise(like: tf.Tensor, stddev: float, seed_generator) -> tf.Tensor:
-    """Gaussian noise N(0, stddev²) of `like`'s shape, the same for an example
-    whatever the replica that holds it: drawn for the global batch from a
-    checkpointed `keras.random.SeedGenerator` (so a resumed run draws what an
-    uninterrupted one would), and sliced to this replica's rows, as
-    `urfbtf.layers.Dropout` does for its masks."""
-    replica = tf.distribute.get_replica_context()
-    replicas = 1 if replica is None else replica.num_replicas_in_sync
-    local = tf.shape(like)[0]
-    shape = tf.concat([[local * replicas], tf.shape(like)[1:]], 0)
-    noise = keras.random.normal(
-        shape, stddev=stddev, dtype=like.dtype, seed=seed_generator
-    )
-    if replicas == 1:
-        return noise
-    start = tf.cast(replica.replica_id_in_sync_group, tf.int32) * local
-    return noise[start : start + local]

@@ -1,10 +1,10 @@
 """Target propagation: TP, DTP, SDTP and AO-SDTP (Bartunov et al. 2018, sec. 2.1.2).
 
 Every block l > 1 has a learned inverse g_l back to its input
-(`urfbtf.layers.LearnedInverse`). A training step (`urfbtf.targets.TargetModel`)
-records the activities h_l, builds targets ĥ_l from the top down and trains each
-block on ‖f_l(h_{l-1}) − ĥ_l‖² with its input fixed, the output layer on the task
-loss; the inverses learn on a reconstruction loss with their own Adam optimizer.
+(`urfbtf.layers.LearnedInverse`). A training step (`model.TargetModel`) records
+the activities h_l, builds targets ĥ_l from the top down and trains each block on
+‖f_l(h_{l-1}) − ĥ_l‖² with its input fixed, the output layer on the task loss;
+the inverses learn on a reconstruction loss with their own Adam optimizer.
 
 =======  ======================================  =================================
 rule     penultimate target ĥ_{L-1}             lower targets ĥ_{l-1}
@@ -33,280 +33,20 @@ target needs none).
 
 from __future__ import annotations
 
-import keras
 import tensorflow as tf
 
-from urfbtf import blocks as blocks_lib
-from urfbtf import targets
 from urfbtf.errors import UsageError
-from urfbtf.layers.feedback_conv2d import FeedbackConv2D
-from urfbtf.layers.inverse import LearnedInverse
-from urfbtf.layers.tap import Tap
-from urfbtf.layers.untied_conv2d import UntiedConv2D
-from urfbtf.rules import linear
-from urfbtf.rules.base import Rule
-from urfbtf.settings import Setting
-
-_POSITIVE = dict(check=lambda v: v > 0, valid="a positive number")
-
-TP_SCHEDULE = Setting(
-    "tp_schedule",
-    str,
-    "alternating",
-    "tp/dtp/sdtp/aosdtp: train forward weights and inverses every step (parallel) "
-    "or in alternate epochs, inverses first (alternating; better for every rule in "
-    "Bartunov et al.'s Table 1).",
-    choices=targets.SCHEDULES,
+from urfbtf.rules.target.model import Targets
+from urfbtf.rules.target.ops import example_error, global_batch_noise, per_example_sq
+from urfbtf.rules.target.rule import TargetRule
+from urfbtf.rules.target.settings import (
+    AUX_OUTPUTS,
+    INVERSE_LOSS,
+    INVERSE_SETTINGS,
+    TP_ALPHA,
+    TP_NOISE,
+    TP_SCHEDULE,
 )
-TP_ALPHA = Setting(
-    "tp_alpha",
-    float,
-    0.15,
-    "tp/dtp: step α of the penultimate target h - α dℓ/dh (per example).",
-    **_POSITIVE,
-)
-TP_NOISE = Setting(
-    "tp_noise",
-    float,
-    0.1,
-    "tp/dtp/sdtp/aosdtp: σ of the Gaussian noise the inverses are trained on.",
-    check=lambda v: v >= 0,
-    valid="a standard deviation >= 0",
-)
-INVERSE_LR = Setting(
-    "inverse_lr", float, 1e-3, "Target rules: Adam step of the inverses.", **_POSITIVE
-)
-INVERSE_BETA1 = Setting(
-    "inverse_beta1",
-    float,
-    0.9,
-    "Target rules: Adam β1 of the inverses.",
-    check=lambda v: 0 <= v < 1,
-    valid="a number in [0, 1)",
-)
-INVERSE_BETA2 = Setting(
-    "inverse_beta2",
-    float,
-    0.999,
-    "Target rules: Adam β2 of the inverses.",
-    check=lambda v: 0 <= v < 1,
-    valid="a number in [0, 1)",
-)
-INVERSE_EPSILON = Setting(
-    "inverse_epsilon",
-    float,
-    1e-7,
-    "Target rules: Adam ε of the inverses (Keras' default 1e-7).",
-    **_POSITIVE,
-)
-AUX_OUTPUTS = Setting(
-    "aux_outputs",
-    int,
-    512,
-    "aosdtp: untrained random auxiliary output units that condition the last inverse.",
-    check=lambda v: v > 0,
-    valid="a positive integer",
-)
-
-INVERSE_LOSSES = ("lee", "drl", "ldrl")
-INVERSE_LOSS = Setting(
-    "inverse_loss",
-    str,
-    "lee",
-    "dtp: the inverses' loss: lee (noise-preserving reconstruction, Lee et al. "
-    "2015), drl (difference reconstruction, Meulemans et al. 2020) or ldrl (local "
-    "difference reconstruction, Ernoult et al. 2022).",
-    choices=INVERSE_LOSSES,
-)
-
-INVERSE_SETTINGS = (INVERSE_LR, INVERSE_BETA1, INVERSE_BETA2, INVERSE_EPSILON)
-
-
-def _producer(tensor):
-    """The layer that made a symbolic tensor, looking through reshapes and
-    taps (identities)."""
-    layer = tensor._keras_history.operation
-    while isinstance(layer, (keras.layers.Flatten, keras.layers.Reshape, Tap)):
-        layer = layer.input._keras_history.operation
-    return layer
-
-
-def _geometry(layer) -> tuple[str, dict]:
-    """(kind, geometry) of a learning layer, as `LearnedInverse` takes them."""
-    if isinstance(layer, UntiedConv2D):
-        kind = "untied"
-    elif isinstance(layer, FeedbackConv2D):
-        kind = "conv"
-    else:
-        return "dense", {}
-    return kind, {
-        "kernel_size": list(layer.kernel_size),
-        "strides": layer.strides,
-        "padding": layer.padding,
-        "implementation": getattr(layer, "implementation", "dense"),
-    }
-
-
-class TargetRule(Rule):
-    """A rule whose blocks learn toward targets (`urfbtf.targets`).
-
-    Subclasses give `targets` and, for learned inverses, `inverse_loss`.
-    """
-
-    sends_error = False
-    # From zero weights every hidden unit is tanh(0) = 0 for every input, and no
-    # target can tell two units apart.
-    learns_from_zero = False
-    model_class = targets.TargetModel
-    learned_inverses = True
-    # A target rule needs inverses between blocks that follow each other
-    # directly: it trains its own nets, not any converted model.
-    converts = False
-
-    def linear(self, linear_map):
-        # The local losses reach only their own block: nothing is sent down.
-        return linear.local_only(linear_map)
-
-    # Nets --------------------------------------------------------------------
-
-    def inverse_tap(self, block, aux_units: int = 0):
-        """A `LearnedInverse` on `block`'s output, or None for the first block
-        (whose input is the image: nothing to give a target)."""
-        below = _producer(block.input)
-        if isinstance(below, keras.layers.InputLayer):
-            return None
-        if not isinstance(below, blocks_lib.ACTIVATION_LAYERS):
-            raise UsageError(
-                f"Rule {self.name!r} needs learning blocks that follow each other "
-                f"directly, but block {block.name!r} reads the output of "
-                f"{below.name!r} ({type(below).__name__}), which has no inverse. "
-                "Use a net without pooling, residual sums or dropout between its "
-                "layers (the bartunov_* nets), or a rule that sends errors (bp, "
-                "frfb, urfb, dfa)."
-            )
-        kind, geometry = _geometry(block.layer)
-        return LearnedInverse(
-            block.input.shape[1:],
-            kind=kind,
-            geometry=geometry,
-            activation=keras.layers.serialize(below),
-            aux_units=aux_units,
-            name=f"{block.name}_inverse",
-        )
-
-    def attach(self, block, num_classes, settings):
-        del num_classes, settings
-        tap = self.inverse_tap(block)
-        return block.output if tap is None else tap(block.output)
-
-    def build_model(self, inputs, outputs, *, name, settings):
-        model = self.model_class(inputs, outputs, name=name)
-        model.schedule = settings.get("tp_schedule", "parallel")
-        return model
-
-    # Configuration -----------------------------------------------------------
-
-    def check(self, config):
-        from urfbtf import nets  # The nets import the rules.
-
-        description = nets.get_description(config.net)
-        between = [
-            f"{step.name} ({type(step).__name__})"
-            for step in description
-            if isinstance(step, (nets.Pool, nets.Sum))
-            or (isinstance(step, nets.Drop) and (step.rate or config.dropout))
-        ]
-        if between:
-            raise UsageError(
-                f"rule={self.name!r} with net={config.net!r}: a target rule needs "
-                "layers that follow each other directly, and this net has "
-                f"{', '.join(between)} between them, which have no inverse. Use a "
-                "bartunov_* net (or any net of plain conv/untied/dense layers), or "
-                "a rule that sends errors (bp, frfb, urfb, dfa)."
-            )
-        if config.untie_after:
-            raise UsageError(
-                f"rule={self.name!r} with untie_after={config.untie_after}: a "
-                "target rule's inverses cannot be carried from tied to untied "
-                "layers. Untie from the start (--untie_after=0)."
-            )
-
-    # Training ----------------------------------------------------------------
-
-    def compile(self, model, *, make_optimizer, settings, **kwargs):
-        model.compile(optimizer=make_optimizer(), **kwargs)
-        model.optimizer.build(model.forward_variables())
-        if self.learned_inverses:
-            model.inverse_optimizer = keras.optimizers.Adam(
-                settings["inverse_lr"],
-                beta_1=settings["inverse_beta1"],
-                beta_2=settings["inverse_beta2"],
-                epsilon=settings["inverse_epsilon"],
-                name="inverse_adam",
-            )
-            # Built now, in the strategy's scope (see tests/local_rule.py).
-            model.inverse_optimizer.build(model.inverse_variables())
-        model.inverse_error_metrics()
-        object.__setattr__(model, "_urfbtf_settings", dict(settings))
-
-    def optimizers(self, model):
-        found = [(model.optimizer, model.forward_variables())]
-        if model.inverse_optimizer is not None:
-            found.append((model.inverse_optimizer, model.inverse_variables()))
-        return found
-
-    def targets(self, model, activities, y) -> targets.Targets:
-        """The targets of every hidden block for one batch (`targets.Targets`)."""
-        raise NotImplementedError
-
-    def inverse_loss(self, model, activities) -> tf.Tensor:
-        """The scalar the inverse optimizer descends, for one batch."""
-        raise NotImplementedError
-
-    def penalty(self, model) -> tf.Tensor | None:
-        """A term the forward weights descend besides their local losses (an
-        orthogonality regulariser), or None."""
-        del model
-        return None
-
-    # Measurement -------------------------------------------------------------
-
-    def layer_gradients(self, model, x, y):
-        """(δ, ΔW) of every learning layer: the gradient of its own loss at its
-        field and kernel, the target held fixed. For a hidden block δ =
-        2(h_l − ĥ_l) ⊙ σ'(a_l): the signal ĥ_l − h_l carried to the field by the
-        block's own derivative, which backpropagation's δ is compared with."""
-        stages = model.stages()
-        kernels = [s.block.layer.kernel for s in stages]
-        with tf.GradientTape(persistent=True) as tape:
-            fields, activities = model.trace(x, training=False)
-            found = self.targets(model, activities, y)
-            objective, _ = model.local_objective(
-                activities, found.hidden, y, found.weights, found.differences
-            )
-        errors = tape.gradient(objective, fields)
-        updates = tape.gradient(objective, [k.value for k in kernels])
-        del tape
-        errors = [
-            tf.zeros_like(f) if e is None else e
-            for e, f in zip(errors, fields, strict=True)
-        ]
-        updates = [
-            u
-            if u is not None and s.block.layer.trainable
-            else tf.zeros(k.shape, k.dtype)
-            for u, k, s in zip(updates, kernels, stages, strict=True)
-        ]
-        return errors, updates
-
-    def epoch_metrics(self, model):
-        """The mean reconstruction error of every inverse over the epoch,
-        ⟨(h_{l-1} − g_l(h_l))²⟩, as inverse_error/<layer>."""
-        return {
-            f"inverse_error/{name}": float(metric.result().numpy())
-            for name, metric in model.inverse_error_metrics().items()
-            if metric.count.numpy() > 0
-        }
 
 
 class TargetPropagation(TargetRule):
@@ -358,8 +98,8 @@ class TargetPropagation(TargetRule):
         tap = self.inverse_tap(block, aux_units=aux)
         return block.output if tap is None else tap(block.output)
 
-    def check(self, config):
-        super().check(config)
+    def check(self, config, net):
+        super().check(config, net)
         if self.top == "label" and (
             config.loss != "softmax" or config.output_activation != "linear"
         ):
@@ -374,7 +114,7 @@ class TargetPropagation(TargetRule):
 
     @staticmethod
     def _settings(model) -> dict:
-        return model._urfbtf_settings
+        return model.rule_settings
 
     def _output_activity(self, model, activities, y=None):
         """(o, ô): the predicted distribution and the one-hot label (with the
@@ -395,7 +135,7 @@ class TargetPropagation(TargetRule):
         """h_{L-1} − α ∂ℓ/∂h_{L-1}: the gradient of each example's task loss,
         through the output layer alone (its W: Lee et al.'s DTP)."""
         logits, below = activities[-1], activities[-2]
-        error = targets.example_error(model, y, logits)
+        error = example_error(model, y, logits)
         layer = model.stages()[-1].block.layer
         inputs = tf.reshape(below, [tf.shape(below)[0], *layer.input.shape[1:]])
         gradient = tf.reshape(layer.error_below(error, inputs), tf.shape(below))
@@ -429,7 +169,7 @@ class TargetPropagation(TargetRule):
                 hidden[k - 1] = target_above
         hidden = [None if t is None else tf.stop_gradient(t) for t in hidden]
         reconstructions = {k: tf.stop_gradient(r) for k, r in reconstructions.items()}
-        return targets.Targets(hidden, reconstructions)
+        return Targets(hidden, reconstructions)
 
     # The inverses --------------------------------------------------------------
 
@@ -452,9 +192,7 @@ class TargetPropagation(TargetRule):
             if stage.inverse is None:
                 continue
             clean = tf.stop_gradient(activities[k])
-            noise = targets.global_batch_noise(
-                clean, sigma, stage.inverse.seed_generator
-            )
+            noise = global_batch_noise(clean, sigma, stage.inverse.seed_generator)
             if kind == "drl":
                 total += self._difference_reconstruction(model, activities, k, noise)
             elif kind == "ldrl":
@@ -466,7 +204,7 @@ class TargetPropagation(TargetRule):
                     out = tf.nn.softmax(out)  # The output's activity o.
                 rebuilt = self._invert(stage, tf.stop_gradient(out), noisy)
                 aim = clean if self.denoising else noisy
-                total += targets.per_example_sq(aim - rebuilt)
+                total += per_example_sq(aim - rebuilt)
         return total / replicas
 
     def _difference_reconstruction(self, model, activities, k, noise):
@@ -518,7 +256,7 @@ class TargetPropagation(TargetRule):
         x = tf.stop_gradient(activities[k])
         y = tf.stop_gradient(activities[k + 1])
         sigma = self._settings(model)["tp_noise"]
-        out_noise = targets.global_batch_noise(y, sigma, stage.inverse.seed_generator)
+        out_noise = global_batch_noise(y, sigma, stage.inverse.seed_generator)
         r = self._invert(stage, y, x)
         moved = self._invert(stage, tf.stop_gradient(stage(x + noise)), x) - r
         spread = self._invert(stage, y + out_noise, x) - r

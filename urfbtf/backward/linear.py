@@ -126,6 +126,25 @@ def conv2d_map(strides: int = 1, padding: str = "SAME") -> LinearMap:
     return LinearMap(forward, input_grad, weight_grad)
 
 
+def explicit_gradient(forward, input_grad, weight_grad) -> LinearMap:
+    """A `LinearMap` whose forward differentiates through its own backward halves.
+
+    Rule bp differentiates `forward` by autodiff; this makes it use the same
+    explicit halves as the feedback rules (for the sparse untied layout,
+    TensorFlow's own gradient of the values would gather two unchunked
+    [nnz, batch] blocks).
+    """
+
+    @tf.custom_gradient
+    def apply(x, w):
+        def grad(dh):
+            return input_grad(dh, w, x), weight_grad(x, dh, w)
+
+        return forward(x, w), grad
+
+    return LinearMap(apply, input_grad, weight_grad)
+
+
 def with_feedback(
     linear_map: LinearMap, feedback_learns: bool
 ) -> Callable[[tf.Tensor, tf.Tensor, tf.Tensor], tf.Tensor]:
