@@ -4,15 +4,17 @@ import json
 
 import keras
 import numpy as np
-import plot_alignment
 import pytest
 import tensorflow as tf
+from tool_loader import load_tool
 
 import urfbtf
 from urfbtf import probes, rules
 from urfbtf.callbacks import Alignment
 from urfbtf.errors import UsageError
 from urfbtf.records import PROBES_FILE
+
+plot_alignment = load_tool("plot_alignment.py")
 
 LAYERS = ("conv1", "dense1", "output")
 

@@ -4,7 +4,6 @@ docs/flags.md names every rule, net and flag the code declares."""
 
 from __future__ import annotations
 
-import importlib
 import re
 import unicodedata
 from pathlib import Path
@@ -93,22 +92,6 @@ def links(path: Path) -> list[tuple[int, str]]:
     return found
 
 
-def _paper_page_pending(target: Path) -> bool:
-    """A target under tools/<paper>/ whose page tools/<paper>/README.md does not
-    exist yet.
-
-    The papers' pages are written on another branch of issue #27 at the same
-    time as docs/; until the branches merge, links to them cannot resolve here.
-    The coordinator removes this escape when merging, so that every link to a
-    paper's page is checked.
-    """
-    try:
-        parts = target.resolve().relative_to((ROOT / "tools").resolve()).parts
-    except ValueError:
-        return False
-    return len(parts) >= 1 and not (ROOT / "tools" / parts[0] / "README.md").is_file()
-
-
 def _relative(path: Path) -> str:
     return str(path.relative_to(ROOT))
 
@@ -121,8 +104,6 @@ def test_every_relative_link_and_anchor_resolves(page):
             continue
         path_part, _, anchor = target.partition("#")
         resolved = (page.parent / path_part) if path_part else page
-        if path_part and _paper_page_pending(resolved):
-            continue
         if not resolved.exists():
             broken.append(f"{_relative(page)}:{number}: {target} (no such file)")
             continue
@@ -179,15 +160,9 @@ def test_flags_page_names_every_rule_and_net():
 
 
 def _run_settings():
-    # The runner's settings move from urfbtf.run_settings to
-    # urfbtf.runner.run_settings with issue #27; the coordinator keeps only the
-    # new address at merge.
-    for module in ("urfbtf.runner.run_settings", "urfbtf.run_settings"):
-        try:
-            return importlib.import_module(module).RUN_SETTINGS
-        except ModuleNotFoundError:
-            continue
-    raise AssertionError("no module holds RUN_SETTINGS")
+    from urfbtf.runner.run_settings import RUN_SETTINGS
+
+    return RUN_SETTINGS
 
 
 def test_flags_page_names_every_flag():

@@ -34,7 +34,7 @@ with Q orthogonal has W⁻¹ = Wᵀ diag(d)⁻²: eq. 4's targets then carry a
 backpropagated error reweighted unit by unit, d_i⁻² where backpropagation has 1.
 On gait_cifar_fc3 after 10 epochs the rows' lengths spread by 2-3% and that
 reweighting is most of GAIT-prop's angle to backpropagation
-(tools/gait_orthogonality.py). Scaling each unit's incremental factor by its
+(tools/gait/orthogonality.py). Scaling each unit's incremental factor by its
 squared row length, ε_l = γ_l diag(d_l²) D(a_l)², a quantity local to the unit
 (the length of its own incoming weights), gives W⁻¹ diag(d²) = Wᵀ: the targets
 carry backpropagation's error through any W with orthogonal rows.
