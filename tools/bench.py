@@ -52,7 +52,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from urfbtf import losses, nets, rules  # noqa: E402
+from urfbtf import losses, nets  # noqa: E402
+from urfbtf.nets import gait_training  # noqa: E402
 from urfbtf.nets.keras_twin import build_keras_twin  # noqa: E402
 from urfbtf.runner import recorder, train  # noqa: E402
 from urfbtf.runner.config import Config  # noqa: E402
@@ -137,27 +138,8 @@ def bench_targets(rounds: int, steps: int) -> dict:
 
 def gait_model(net: str, rule: str, settings: dict):
     """`net` under `rule` with `settings` as the GAIT flagfiles build it
-    (flags/gait/: leaky ReLU, orthogonal weights, softmax cross-entropy, Adam
-    1e-4), compiled, its train function made."""
-    rule = rules.get_rule(rule)
-    values = {s.name: s.default for s in rule.settings}
-    values.update(settings)
-    keras.utils.set_random_seed(0)
-    model = nets.build_net(
-        net,
-        input_shape=(32, 32, 3),
-        num_classes=10,
-        rule=rule,
-        rule_settings=values,
-        activation="leaky_relu",
-        kernel_initializer="orthogonal",
-    )
-    rule.compile(
-        model,
-        make_optimizer=lambda lr=None: keras.optimizers.Adam(1e-4),
-        settings=values,
-        loss=losses.get_loss("softmax"),
-    )
+    (`urfbtf.nets.gait_training`), compiled, its train function made."""
+    model = gait_training.compiled_model(net, rule, settings)
     model.make_train_function()
     return model
 

@@ -7,27 +7,15 @@ from config.json, then from the last line of metrics.jsonl the epoch count, the
 train, validation and test errors (in %), the W-R correlation of each layer with
 feedback weights (or, with --brief, the mean `untied_similarity` of the untied
 layers), the median seconds per epoch and the peak memory of the process. Reads
-only those two files, so it needs neither TensorFlow nor urfbtf.
+only those two files (`urfbtf.records.read_run`).
 """
 
 import argparse
-import json
 import statistics
 import sys
 from pathlib import Path
 
-
-def read_run(run_dir: Path) -> tuple[dict, list[dict]]:
-    config = json.loads((run_dir / "config.json").read_text())
-    records = []
-    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # A line cut short by a kill.
-    if not records:
-        raise ValueError(f"{run_dir}/metrics.jsonl has no finished epoch")
-    return config, records
+from urfbtf.records import read_run
 
 
 def protocol(config: dict) -> str:

@@ -5,7 +5,7 @@ finished epoch) and, with probes, `probes.jsonl` (one line per probe) in its
 directory; `urfbtf.callbacks.Alignment` writes the same probes.jsonl for a model
 trained with one's own `fit`. This module is what they share, and what tests and
 tools read a run with: `read_records(run_dir)` is the list of its epochs'
-records. It imports nothing of the runner.
+records, `read_run(run_dir)` its settings beside them. It imports nothing of the runner.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 
 from urfbtf.errors import files_error
 
+CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
 PROBES_FILE = "probes.jsonl"
 
@@ -61,3 +62,17 @@ def read_records(run_dir, name: str = METRICS_FILE) -> list[dict]:
         if isinstance(record, dict):
             records.append(record)
     return records
+
+
+def read_run(run_dir) -> tuple[dict, list[dict]]:
+    """(the settings of run_dir/config.json, the records of its metrics.jsonl).
+
+    Raises FileNotFoundError when the run has no config.json (it never
+    started), and ValueError when no epoch has finished yet.
+    """
+    run_dir = Path(run_dir)
+    config = json.loads((run_dir / CONFIG_FILE).read_text())
+    records = read_records(run_dir)
+    if not records:
+        raise ValueError(f"{run_dir / METRICS_FILE} has no finished epoch")
+    return config, records

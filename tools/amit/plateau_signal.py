@@ -38,16 +38,6 @@ from urfbtf.runner import train
 from urfbtf.runner.config import Config, declared_settings
 
 
-def training_batch(data_dir, examples: int):
-    """(images in [0, 1], labels): the first `examples` CIFAR-10 training
-    images, from data_dir's TFRecords or, without one, the shipped sample."""
-    name = "cifar10" if data_dir else "cifar10_sample"
-    splits = data.load_splits(
-        name, data_dir=data_dir, train_examples=examples, val_examples=0
-    )
-    return data.scaled(splits.train_images[:examples]), splits.train_labels[:examples]
-
-
 def signals(config: Config, x, y) -> tuple[list[dict], dict]:
     """For `config`'s model, freshly initialised: one dict per learning layer,
     and the loss and output field's RMS."""
@@ -93,7 +83,9 @@ def main(argv=None) -> int:
     parser.add_argument("--examples", type=int, default=500)
     parser.add_argument("--connectivity", type=float, nargs=2, default=[1.0, 0.5])
     args = parser.parse_args(argv)
-    x, y = training_batch(args.data_dir, args.examples)
+    x, y = data.first_training_examples(
+        "cifar10" if args.data_dir else "cifar10_sample", args.examples, args.data_dir
+    )
     first, second = args.connectivity
     print(
         "| net | rule | layer | activity RMS | error RMS | ‖ΔW‖/‖W‖ "

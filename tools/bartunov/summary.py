@@ -7,16 +7,17 @@ weights), the epochs run ("k of N" while a run has not finished), the final
 train and test error, the best test error over the epochs (the paper reports
 the best within 500 epochs), the paper's train and test error for that cell,
 the median update angle to backprop of the hidden layers at the last probe, and
-the median seconds per epoch. Reads only config.json and metrics.jsonl, so it
-needs neither TensorFlow nor urfbtf; a directory without a finished epoch (or
+the median seconds per epoch. Reads only config.json and metrics.jsonl
+(`urfbtf.records.read_run`); a directory without a finished epoch (or
 not yet made) is left out.
 """
 
 import argparse
-import json
 import statistics
 import sys
 from pathlib import Path
+
+from urfbtf.records import read_run
 
 # Table 1 of Bartunov et al. (2018), train / test error (%), MNIST, as
 # ../shared/research/paper_numbers.md sec. 2.1 transcribes it (it extracted
@@ -43,22 +44,6 @@ PAPER = {
     ("lc", "BP ConvNet"): (0.00, 1.01),
 }
 NAMES = {"bp": "BP", "frfb": "FA", "dfa": "DFA", "dtp": "DTP", "sdtp": "SDTP"}
-
-
-def read_run(run_dir: Path) -> tuple[dict, list[dict]]:
-    """(config.json, the records of metrics.jsonl) of a run directory, as
-    tools/summarize_runs.py reads them: a line cut short by a kill is skipped,
-    and a run without a finished epoch is a ValueError."""
-    config = json.loads((run_dir / "config.json").read_text())
-    records = []
-    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    if not records:
-        raise ValueError(f"{run_dir}/metrics.jsonl has no finished epoch")
-    return config, records
 
 
 def method(config: dict) -> str:

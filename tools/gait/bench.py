@@ -19,12 +19,10 @@ import argparse
 import sys
 import time
 
-import keras
 import numpy as np
 import tensorflow as tf
 
-from urfbtf import losses, nets, rules
-from urfbtf.nets import gait
+from urfbtf.nets import gait, gait_training
 
 # (label, rule, its settings)
 RULES = (
@@ -35,26 +33,9 @@ RULES = (
 )
 
 
-def compiled(net, rule, settings, batch):
-    rule = rules.get_rule(rule)
-    values = {s.name: s.default for s in rule.settings}
-    values.update(settings)
-    keras.utils.set_random_seed(0)
-    model = nets.build_net(
-        net,
-        input_shape=(32, 32, 3),
-        num_classes=10,
-        rule=rule,
-        rule_settings=values,
-        activation="leaky_relu",
-        kernel_initializer="orthogonal",
-    )
-    rule.compile(
-        model,
-        make_optimizer=lambda lr=None: keras.optimizers.Adam(1e-4),
-        settings=values,
-        loss=losses.get_loss("softmax"),
-    )
+def compiled(net, rule, settings):
+    """`net` under `rule` as the GAIT flagfiles build it, its train function made."""
+    model = gait_training.compiled_model(net, rule, settings)
     model.make_train_function()
     return model
 
@@ -66,9 +47,7 @@ def step_functions(net, batch: int) -> dict:
     x = rng.uniform(size=(batch, 32, 32, 3)).astype("float32")
     y = rng.integers(0, 10, batch)
     batches = iter(tf.data.Dataset.from_tensors((x, y)).repeat())
-    models = {
-        label: compiled(net, rule, settings, batch) for label, rule, settings in RULES
-    }
+    models = {label: compiled(net, rule, settings) for label, rule, settings in RULES}
     return {
         label: (lambda model=model: model.train_function(batches))
         for label, model in models.items()

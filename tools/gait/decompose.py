@@ -25,11 +25,11 @@ Wᵀ in place of W⁻¹ is weight transport: a control, not a rule.
 import argparse
 import sys
 
-import keras
 import numpy as np
 import tensorflow as tf
 
-from urfbtf import data, losses, nets, rules
+from urfbtf import data, rules
+from urfbtf.nets import gait_training
 from urfbtf.rules.target import gait
 
 NET = "gait_cifar_fc3"
@@ -47,28 +47,8 @@ class TransposedTargets(gait.ExactInverseTargets):
 
 
 def compiled(net, rule, settings):
-    """`net` under `rule` with `settings`, as flags/gait/ builds it (leaky ReLU,
-    orthogonal weights, softmax cross-entropy, Adam 1e-4), seed 0, compiled."""
-    rule = rules.get_rule(rule)
-    values = {s.name: s.default for s in rule.settings}
-    values.update(settings)
-    keras.utils.set_random_seed(0)
-    model = nets.build_net(
-        net,
-        input_shape=(32, 32, 3),
-        num_classes=10,
-        rule=rule,
-        rule_settings=values,
-        activation="leaky_relu",
-        kernel_initializer="orthogonal",
-    )
-    rule.compile(
-        model,
-        make_optimizer=lambda lr=None: keras.optimizers.Adam(1e-4),
-        settings=values,
-        loss=losses.get_loss("softmax"),
-    )
-    return model
+    """`net` under `rule` with `settings`, as flags/gait/ builds it, seed 0."""
+    return gait_training.compiled_model(net, rule, settings)
 
 
 def main(argv=None) -> int:

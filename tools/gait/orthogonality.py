@@ -39,16 +39,6 @@ from urfbtf.alignment import angle_degrees as angle
 from urfbtf.layers.invertible_dense import InvertibleDense
 
 
-def training_batch(data_dir, examples: int):
-    """(images in [0, 1], labels): the first `examples` CIFAR-10 training
-    images, from data_dir's TFRecords or, without one, the shipped sample."""
-    name = "cifar10" if data_dir else "cifar10_sample"
-    splits = data.load_splits(
-        name, data_dir=data_dir, train_examples=examples, val_examples=0
-    )
-    return data.scaled(splits.train_images[:examples]), splits.train_labels[:examples]
-
-
 def layer_rows(model, x, y) -> list[dict]:
     """One dict per invertible dense layer (see the module docstring)."""
     stages = model.stages()
@@ -87,7 +77,9 @@ def main(argv=None) -> int:
     parser.add_argument("--data_dir", help="CIFAR-10 TFRecords (default: the sample)")
     parser.add_argument("--examples", type=int, default=500)
     args = parser.parse_args(argv)
-    x, y = training_batch(args.data_dir, args.examples)
+    x, y = data.first_training_examples(
+        "cifar10" if args.data_dir else "cifar10_sample", args.examples, args.data_dir
+    )
     print(
         "| run | layer | row length spread | off-diagonal / diagonal | "
         "angle e W⁻¹ to e Wᵀ (°) | with lengths undone (°) |"

@@ -39,16 +39,6 @@ CASES = (
 )
 
 
-def training_batch(data_dir, examples: int):
-    """(images in [0, 1], labels): the first `examples` CIFAR-10 training
-    images, from data_dir's TFRecords or, without one, the shipped sample."""
-    name = "cifar10" if data_dir else "cifar10_sample"
-    splits = data.load_splits(
-        name, data_dir=data_dir, train_examples=examples, val_examples=0
-    )
-    return data.scaled(splits.train_images[:examples]), splits.train_labels[:examples]
-
-
 def angles(net, x, y, settings, run_dir=None, config=None) -> list[float]:
     """Each layer's angle between GAIT-prop's update and backprop's, for the
     initial weights of `net` (seed 0) or the final ones of `run_dir`, whose
@@ -92,7 +82,9 @@ def main(argv=None) -> int:
     parser.add_argument("--examples", type=int, default=100)
     parser.add_argument("--run", type=Path, help="a gait run's directory")
     args = parser.parse_args(argv)
-    x, y = training_batch(args.data_dir, args.examples)
+    x, y = data.first_training_examples(
+        "cifar10" if args.data_dir else "cifar10_sample", args.examples, args.data_dir
+    )
     config = None
     if args.run is not None:
         config = json.loads((args.run / "config.json").read_text())

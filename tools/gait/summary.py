@@ -8,7 +8,7 @@ flagfile cell, the epochs run, the final train and test
 error, the best test error, the median update angle to backprop of every layer
 over all the run's probes (probes.jsonl; the paper's Fig. 4B/5B plot them per
 step), and the median seconds per epoch. Reads only config.json, metrics.jsonl
-and probes.jsonl, so it needs neither TensorFlow nor urfbtf.
+and probes.jsonl, with `urfbtf.records`.
 """
 
 import argparse
@@ -17,21 +17,7 @@ import statistics
 import sys
 from pathlib import Path
 
-
-def read_run(run_dir: Path) -> tuple[dict, list[dict]]:
-    """(config.json, the records of metrics.jsonl) of a run directory, as
-    tools/summarize_runs.py reads them: a line cut short by a kill is skipped,
-    and a run without a finished epoch is a ValueError."""
-    config = json.loads((run_dir / "config.json").read_text())
-    records = []
-    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    if not records:
-        raise ValueError(f"{run_dir}/metrics.jsonl has no finished epoch")
-    return config, records
+from urfbtf.records import read_run
 
 
 def method(config: dict) -> str:

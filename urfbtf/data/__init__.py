@@ -57,6 +57,7 @@ from urfbtf.data.splits import (
     VAL_SPLIT_SEED,
     Splits,
     default_val_examples,
+    first_training_examples,
     load_splits,
 )
 from urfbtf.data.stream import StreamSplits
@@ -81,6 +82,7 @@ __all__ = [
     "StreamSplits",
     "default_val_examples",
     "eval_dataset",
+    "first_training_examples",
     "load_inputs",
     "load_splits",
     "load_stream_splits",

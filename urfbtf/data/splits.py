@@ -12,6 +12,7 @@ import pathlib
 import numpy as np
 
 from urfbtf.data import synthetic
+from urfbtf.data.pipeline import scaled
 from urfbtf.data.tfds_source import load_tfds
 from urfbtf.data.tfrecords import SAMPLE_DATASET, SAMPLE_DIR, read_local
 from urfbtf.errors import UsageError
@@ -150,3 +151,14 @@ def load_splits(
         test_labels=test_y,
         num_classes=num_classes,
     )
+
+
+def first_training_examples(dataset: str, examples: int, data_dir=None):
+    """(images in [0, 1], labels): the first `examples` training examples of
+    `dataset`, read as `load_splits` reads it (from `data_dir`'s TFRecords when
+    given), with no validation split taken out."""
+    from_splits = load_splits(
+        dataset, data_dir=data_dir, train_examples=examples, val_examples=0
+    )
+    images = from_splits.train_images[:examples]
+    return scaled(images), from_splits.train_labels[:examples]
