@@ -13,6 +13,7 @@ from __future__ import annotations
 import keras
 
 from urfbtf import nets
+from urfbtf.rules.gradient import BP
 
 
 class KerasTwinBuilder(nets.NetBuilder):
@@ -65,4 +66,4 @@ class _Square:
 
 def build_keras_twin(net, **kwargs) -> keras.Model:
     """`urfbtf.nets.build_net(net, rule="bp", **kwargs)` made of Keras layers."""
-    return nets.build_net(net, rule="bp", builder=KerasTwinBuilder, **kwargs)
+    return nets.build_net(net, rule=BP, builder=KerasTwinBuilder, **kwargs)
