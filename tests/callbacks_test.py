@@ -1,18 +1,16 @@
 """urfbtf.callbacks.Alignment: the runner's probes, for one's own model.fit."""
 
-import json
-
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from tool_loader import load_tool
 
 import urfbtf
+from tests.support.tool_loader import load_tool
 from urfbtf import probes, rules
 from urfbtf.callbacks import Alignment
 from urfbtf.errors import UsageError
-from urfbtf.records import PROBES_FILE
+from urfbtf.records import PROBES_FILE, read_records
 
 plot_alignment = load_tool("plot_alignment.py")
 
@@ -89,7 +87,7 @@ def test_the_callbacks_numbers_are_the_runners_probes(tmp_path):
     assert 1 < last["update_angle/dense1"] < 179
     assert last["update_angle/output"] < 1e-2  # Its own true error.
     # probes.jsonl in the runner's format, and TensorBoard scalars.
-    lines = [json.loads(x) for x in (tmp_path / PROBES_FILE).open()]
+    lines = read_records(tmp_path, PROBES_FILE)
     assert [line["step"] for line in lines] == [0, 2, 4]
     assert lines[-1] == pytest.approx(last, rel=1e-6)
     tags = _tensorboard_tags(tmp_path)

@@ -4,20 +4,19 @@ The properties of the GAIT-prop ImageNet paper (sec. 2) and of Ahmad et al.
 (2020), each checked on small shapes against backpropagation or a NumPy oracle.
 """
 
-import json
-from pathlib import Path
-
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from tool_loader import load_tool
 
+from tests.support.paths import REPO
+from tests.support.tool_loader import load_tool
 from urfbtf import data, graph, losses, nets, rules
 from urfbtf.errors import UsageError
 from urfbtf.layers import InvertibleDense, Narrow
 from urfbtf.metrics import ErrorRate
 from urfbtf.nets.steps import Conv, Dense, InvConv, InvDense, Layers, Output
+from urfbtf.records import read_records
 from urfbtf.rules.target import exact_ops, gait
 from urfbtf.runner import checkpoint, train
 from urfbtf.runner.config import Config
@@ -498,7 +497,7 @@ def test_a_normalized_gait_run_learns_and_follows_backpropagation(tmp_path):
     train.run(
         _quick("gait", gait_norm=1e-4, epochs=4, probe_every=1), tmp_path, **QUIET
     )
-    records = [json.loads(x) for x in (Path(tmp_path) / "metrics.jsonl").open()]
+    records = read_records(tmp_path)
     assert records[-1]["train_loss"] < records[0]["train_loss"]
     for name in nets.layer_names(nets.NETS["gait_cifar_fc3"]):
         assert records[-1][f"update_angle/{name}"] < 5.0, name
@@ -544,14 +543,10 @@ def test_a_gait_rule_under_mirrored_gives_the_single_device_result(
             np.testing.assert_allclose(
                 two[path], value, rtol=1e-3, atol=4e-4, err_msg=path
             )
-    records = [
-        [json.loads(x) for x in (tmp_path / d / "metrics.jsonl").open()]
-        for d in ("one", "two")
-    ]
+    records = [read_records(tmp_path / d) for d in ("one", "two")]
     assert abs(records[0][-1]["train_loss"] - records[1][-1]["train_loss"]) < 1e-4
 
 
-REPO = Path(__file__).resolve().parents[1]
 CIFAR_CELLS = sorted((REPO / "flags" / "gait").glob("cifar_*.cfg"))
 
 
