@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 
+from tests.support.runs import QUIET
 from urfbtf import losses, nets, probes
 from urfbtf.layers import FeedbackLayer
 from urfbtf.records import read_records
@@ -94,9 +95,8 @@ def test_runs_write_probes_every_n_steps_and_resume_them(tmp_path):
         epochs=2,
         probe_every=3,
     )
-    quiet = dict(verbose=0, log=lambda _: None)
-    train.run(Config(**{**config.to_dict(), "epochs": 1}), tmp_path, **quiet)
-    train.run(config, tmp_path, **quiet)
+    train.run(Config(**{**config.to_dict(), "epochs": 1}), tmp_path, **QUIET)
+    train.run(config, tmp_path, **QUIET)
     lines = read_records(tmp_path, "probes.jsonl")
     assert [r["step"] for r in lines] == [3, 6]  # 4 steps an epoch.
     assert [r["epoch"] for r in lines] == [1, 2]

@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from tests.support import killed_run
 from tests.support.paths import REPO, SUPPORT
+from tests.support.runs import QUIET, parsed_settings
 from tests.support.stream_run import (
     CLASSES,
     PER_TEST_SHARD,
@@ -31,8 +32,6 @@ from urfbtf.metrics import top_k_error
 from urfbtf.records import read_records
 from urfbtf.runner import checkpoint, train
 from urfbtf.runner.evaluation import Evaluator
-
-QUIET = dict(verbose=0, log=lambda _: None)
 
 
 @pytest.fixture(autouse=True)
@@ -533,9 +532,7 @@ def test_an_imagenet_flagfile_streams_the_standard_layout_at_224(path, imagenet_
 
     try:
         main.parse_flags(["urfbtf", f"--flagfile={path}", f"--data_dir={imagenet_dir}"])
-        config = Config(
-            **{name: holder.value for name, holder in main._SETTINGS.items()}
-        ).validate()
+        config = Config(**parsed_settings()).validate()
     finally:
         flags.FLAGS.unparse_flags()
     assert config.dataset == "imagenet2012" and config.image_size == 224

@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from tests.support.runs import QUIET
 from urfbtf import data
 from urfbtf.data import inputs, layouts, stream, tfds_source, tfds_stream
 from urfbtf.errors import DataError, UsageError
@@ -321,7 +322,7 @@ def test_a_run_trains_an_epoch_streamed_from_tfds_files(
         eval_batch_size=8,
         epochs=1,
     )
-    summary = train.run(config, tmp_path / "run", verbose=0, log=lambda _: None)
+    summary = train.run(config, tmp_path / "run", **QUIET)
     [record] = read_records(tmp_path / "run")
     assert record["epoch"] == 1 and np.isfinite(record["train_loss"])
     for split in ("train", "val", "test"):

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.support.runs import QUIET
 from urfbtf import losses, nets
 from urfbtf.layers import DirectFeedback, FeedbackDense
 from urfbtf.records import read_records
@@ -214,7 +215,7 @@ def test_regression_task_trains_and_reports_losses_without_error_rates(tmp_path)
     from urfbtf.runner import train
     from urfbtf.runner.config import Config
 
-    train.run(Config(rule="dfa", **REGRESSION), tmp_path, verbose=0, log=lambda _: None)
+    train.run(Config(rule="dfa", **REGRESSION), tmp_path, **QUIET)
     records = read_records(tmp_path)
     assert all(r["test_error"] is None and r["train_error"] is None for r in records)
     assert records[-1]["test_loss"] < records[0]["test_loss"] < 1.0

@@ -17,14 +17,13 @@ from tests.support.gait_nets import (
     dense_net,
     rows_orthogonal_of_unequal_length,
 )
+from tests.support.runs import QUIET
 from urfbtf import nets
 from urfbtf.layers import InvertibleDense
 from urfbtf.records import read_records
 from urfbtf.rules.target import exact_ops, gait
 from urfbtf.runner import checkpoint, train
 from urfbtf.runner.config import Config
-
-QUIET = dict(verbose=0, log=lambda _: None)
 
 
 def test_the_orthogonality_penalty_has_the_hand_derived_gradient():

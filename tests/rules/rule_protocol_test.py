@@ -14,12 +14,12 @@ import pytest
 
 from tests.support import killed_run, local_rule
 from tests.support.paths import REPO, SUPPORT
+from tests.support.runs import QUIET
 from urfbtf import nets, rules
 from urfbtf.errors import UsageError
 from urfbtf.records import read_records
 from urfbtf.runner import checkpoint, config, train
 
-QUIET = dict(verbose=0, log=lambda _: None)
 EPOCHS = 12
 
 

@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from tests.support import killed_run, target_run
 from tests.support.paths import SUPPORT
+from tests.support.runs import QUIET
 from urfbtf import losses, nets, probes, rules
 from urfbtf.backward import untied
 from urfbtf.errors import UsageError
@@ -22,7 +23,6 @@ from urfbtf.records import read_records
 from urfbtf.rules import target as targets
 from urfbtf.runner import checkpoint, train
 
-QUIET = dict(verbose=0, log=lambda _: None)
 TARGET_RULES = ("tp", "dtp", "sdtp", "aosdtp")
 
 

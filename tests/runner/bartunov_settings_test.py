@@ -14,6 +14,7 @@ import tensorflow_datasets as tfds
 from absl import flags
 
 from tests.support.paths import REPO
+from tests.support.runs import parsed_settings
 from urfbtf.errors import UsageError
 from urfbtf.records import read_records
 from urfbtf.runner import main, train
@@ -232,7 +233,7 @@ def parse():
 
 
 def _config() -> Config:
-    return Config(**{name: holder.value for name, holder in main._SETTINGS.items()})
+    return Config(**parsed_settings())
 
 
 @pytest.mark.parametrize("path", NON_TP_CELLS, ids=lambda p: p.name)

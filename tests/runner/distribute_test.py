@@ -12,6 +12,7 @@ import pytest
 import tensorflow as tf
 
 from tests.support.paths import REPO
+from tests.support.runs import QUIET
 from urfbtf import losses, nets
 from urfbtf.metrics import ErrorRate
 from urfbtf.records import read_records
@@ -160,13 +161,12 @@ def test_mirrored_runs_resume_exactly_and_follow_the_single_device_run(
     config = Config(
         epochs=2, connectivity=0.5, strategy="mirrored", probe_every=20, **QUICK
     )
-    quiet = dict(verbose=0, log=lambda _: None)
-    train.run(config, tmp_path / "whole", strategy=mirrored, **quiet)
+    train.run(config, tmp_path / "whole", strategy=mirrored, **QUIET)
     first = Config(**{**config.to_dict(), "epochs": 1})
-    train.run(first, tmp_path / "parts", strategy=mirrored, **quiet)
-    train.run(config, tmp_path / "parts", strategy=mirrored, **quiet)
+    train.run(first, tmp_path / "parts", strategy=mirrored, **QUIET)
+    train.run(config, tmp_path / "parts", strategy=mirrored, **QUIET)
     single = Config(**{**config.to_dict(), "strategy": "default"})
-    train.run(single, tmp_path / "single", **quiet)
+    train.run(single, tmp_path / "single", **QUIET)
     whole, parts, single_state = (
         checkpoint.variables_at(tmp_path / name, 2)
         for name in ("whole", "parts", "single")

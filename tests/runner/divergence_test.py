@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 
 from tests.support.paths import REPO
+from tests.support.runs import QUIET
 from urfbtf import losses
 from urfbtf.errors import DivergenceError, UsageError
 from urfbtf.records import read_records
 from urfbtf.runner import checkpoint, divergence, recorder, train
 from urfbtf.runner.config import Config
 
-QUIET = dict(verbose=0, log=lambda _: None)
 # simpnet with leaky ReLUs, which do not saturate: at lr=1 the training loss
 # (Keras' running mean) goes 2, 3, 12, 1e3 over the four steps of epoch 1 and
 # 5e8, 4e17, inf over the first three of epoch 2. The growth is

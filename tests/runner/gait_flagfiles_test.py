@@ -5,6 +5,7 @@ the changes it names."""
 import pytest
 
 from tests.support.paths import REPO
+from tests.support.runs import parsed_settings
 from urfbtf.runner.config import Config
 
 CIFAR_CELLS = sorted((REPO / "flags" / "gait").glob("cifar_*.cfg"))
@@ -18,7 +19,7 @@ def _flagfile_settings(path) -> dict:
 
     try:
         main.parse_flags(["urfbtf", f"--flagfile={path}"])
-        return {name: holder.value for name, holder in main._SETTINGS.items()}
+        return parsed_settings()
     finally:
         flags.FLAGS.unparse_flags()
 

@@ -13,6 +13,7 @@ import keras
 import pytest
 from absl import flags
 
+from tests.support.runs import QUIET
 from urfbtf.errors import RunFilesError
 from urfbtf.records import read_records
 from urfbtf.runner import checkpoint, main, recorder, train
@@ -82,7 +83,7 @@ def disk_full(monkeypatch):
 def finished_run(tmp_path_factory):
     """A run of one epoch: its config.json, metrics and a real checkpoint."""
     model_dir = tmp_path_factory.mktemp("finished") / "run"
-    train.run(Config(epochs=1, **SMALL), model_dir, verbose=0, log=lambda _: None)
+    train.run(Config(epochs=1, **SMALL), model_dir, **QUIET)
     return model_dir
 
 

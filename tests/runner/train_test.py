@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from tests.support import killed_run
 from tests.support.paths import REPO
+from tests.support.runs import QUIET
 from tests.support.tool_loader import tool_path
 from urfbtf import rules
 from urfbtf.errors import UsageError
@@ -86,14 +87,14 @@ def test_two_epochs_leave_every_artefact_and_the_loss_falls(tmp_path):
 
 def test_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path):
     config = Config(epochs=3, connectivity=0.5, **QUICK)
-    train.run(config, tmp_path / "whole", verbose=0, log=lambda _: None)
+    train.run(config, tmp_path / "whole", **QUIET)
     train.run(
         Config(**{**config.to_dict(), "epochs": 1}),
         tmp_path / "parts",
         verbose=0,
         log=lambda _: None,
     )
-    train.run(config, tmp_path / "parts", verbose=0, log=lambda _: None)
+    train.run(config, tmp_path / "parts", **QUIET)
     whole = checkpoint.variables_at(tmp_path / "whole", 3)
     parts = checkpoint.variables_at(tmp_path / "parts", 3)
     assert list(whole) == list(parts) and whole
@@ -139,13 +140,13 @@ def test_run_killed_mid_training_resumes_to_the_uninterrupted_result(tmp_path):
 
 
 def test_a_directory_holding_another_run_is_refused(tmp_path):
-    train.run(Config(epochs=1, **QUICK), tmp_path, verbose=0, log=lambda _: None)
+    train.run(Config(epochs=1, **QUICK), tmp_path, **QUIET)
     with pytest.raises(UsageError, match=r"rule: 'urfb' -> 'frfb'.*--model_dir"):
         train.run(Config(epochs=2, rule="frfb", **QUICK), tmp_path, verbose=0)
 
 
 def test_damaged_newest_checkpoint_falls_back_to_the_previous_one(tmp_path):
-    train.run(Config(epochs=2, **QUICK), tmp_path, verbose=0, log=lambda _: None)
+    train.run(Config(epochs=2, **QUICK), tmp_path, **QUIET)
     files = checkpoint.checkpoints(tmp_path / "checkpoints")
     assert [f.name for f in files] == ["epoch-000001.npz", "epoch-000002.npz"]
     files[-1].write_bytes(b"truncated")
@@ -180,7 +181,7 @@ def test_a_rule_can_bring_its_own_training_step(tmp_path):
     )
     try:
         config = Config(epochs=1, rule=rule.name, **QUICK)
-        train.run(config, tmp_path, verbose=0, log=lambda _: None)
+        train.run(config, tmp_path, **QUIET)
     finally:
         del rules.RULES[rule.name]
     keras.utils.set_random_seed(0)  # As train.run does: the same initial weights.

@@ -1,5 +1,6 @@
-"""Untied layers in runs: the two-phase protocol, its resumption, sparse against
-dense end to end, the similarity metric, the filter figure, and XLA refusals."""
+"""Untied layers in runs: the two-phase untying schedule, its resumption, sparse
+against dense end to end, the similarity metric, the filter figure, and XLA
+refusals."""
 
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.support.runs import QUIET
 from tests.support.tool_loader import tool_path
 from urfbtf.backward import untied
 from urfbtf.errors import UsageError
@@ -16,7 +18,6 @@ from urfbtf.records import read_records
 from urfbtf.runner import checkpoint, train
 from urfbtf.runner.config import Config
 
-QUIET = dict(verbose=0, log=lambda _: None)
 SAMPLE = dict(
     dataset="cifar10_sample",
     train_examples=200,
@@ -24,9 +25,9 @@ SAMPLE = dict(
     eval_batch_size=250,
     lr=0.05,
 )
-# deepnet_s's protocol in miniature: 2 tied epochs, then conv0 frozen, the other
-# convs untied and redrawn with the dense layers, at another batch size.
-PROTOCOL = dict(
+# deepnet_s's untying schedule in miniature: 2 tied epochs, then conv0 frozen,
+# the other convs untied and redrawn with the dense layers, at another batch size.
+UNTYING = dict(
     net="deepnet_s",
     untie_after=2,
     untie="conv0a,conv2,conv2a,conv3,conv3a",
@@ -40,15 +41,15 @@ PROTOCOL = dict(
 
 
 @pytest.fixture(scope="module")
-def protocol_run(tmp_path_factory):
-    model_dir = tmp_path_factory.mktemp("protocol") / "whole"
-    train.run(Config(**PROTOCOL), model_dir, **QUIET)
+def untying_run(tmp_path_factory):
+    model_dir = tmp_path_factory.mktemp("untying") / "whole"
+    train.run(Config(**UNTYING), model_dir, **QUIET)
     return model_dir
 
 
 @pytest.mark.slow
-def test_protocol_trains_tied_then_untied_with_both_phases_in_metrics(protocol_run):
-    records = read_records(protocol_run)
+def test_untying_trains_tied_then_untied_with_both_phases_in_metrics(untying_run):
+    records = read_records(untying_run)
     assert [(r["epoch"], r["phase"]) for r in records] == [
         (1, 1),
         (2, 1),
@@ -58,13 +59,13 @@ def test_protocol_trains_tied_then_untied_with_both_phases_in_metrics(protocol_r
     assert not any(key.startswith("untied_similarity/") for key in records[1])
     untied_keys = {k for k in records[2] if k.startswith("untied_similarity/")}
     assert untied_keys == {
-        f"untied_similarity/{n}" for n in PROTOCOL["untie"].split(",")
+        f"untied_similarity/{n}" for n in UNTYING["untie"].split(",")
     }
     # Untied layers start as one kernel copied everywhere (similarity 1) and learn
     # location by location, so their filters drift apart.
     assert all(0.0 < records[3][k] < 1.0 for k in untied_keys)
-    tied = checkpoint.variables_at(protocol_run, 2)
-    untied_state = checkpoint.variables_at(protocol_run, 4)
+    tied = checkpoint.variables_at(untying_run, 2)
+    untied_state = checkpoint.variables_at(untying_run, 4)
     # conv0 is frozen: its weights are those it had at the end of phase 1.
     np.testing.assert_array_equal(untied_state["conv0/kernel"], tied["conv0/kernel"])
     assert untied_state["conv2/kernel"].ndim == 6  # Per-location kernels.
@@ -74,13 +75,13 @@ def test_protocol_trains_tied_then_untied_with_both_phases_in_metrics(protocol_r
 
 @pytest.mark.slow
 @pytest.mark.parametrize("stop_at", [1, 2, 3])
-def test_protocol_resumes_in_either_phase_and_at_the_boundary(
-    protocol_run, stop_at, tmp_path
+def test_untying_resumes_in_either_phase_and_at_the_boundary(
+    untying_run, stop_at, tmp_path
 ):
     """Stopped after epoch 1 (phase 1), 2 (the boundary) or 3 (phase 2)."""
-    train.run(Config(**{**PROTOCOL, "epochs": stop_at}), tmp_path, **QUIET)
-    train.run(Config(**PROTOCOL), tmp_path, **QUIET)
-    whole = checkpoint.variables_at(protocol_run, 4)
+    train.run(Config(**{**UNTYING, "epochs": stop_at}), tmp_path, **QUIET)
+    train.run(Config(**UNTYING), tmp_path, **QUIET)
+    whole = checkpoint.variables_at(untying_run, 4)
     resumed = checkpoint.variables_at(tmp_path, 4)
     assert list(whole) == list(resumed)
     for path, value in whole.items():
