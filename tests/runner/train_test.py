@@ -91,8 +91,7 @@ def test_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path):
     train.run(
         Config(**{**config.to_dict(), "epochs": 1}),
         tmp_path / "parts",
-        verbose=0,
-        log=lambda _: None,
+        **QUIET,
     )
     train.run(config, tmp_path / "parts", **QUIET)
     whole = checkpoint.variables_at(tmp_path / "whole", 3)

@@ -2,29 +2,19 @@
 against dense end to end, the similarity metric, the filter figure, and XLA
 refusals."""
 
-import subprocess
-import sys
 from unittest import mock
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.support.runs import QUIET
-from tests.support.tool_loader import tool_path
+from tests.support.runs import QUIET, SAMPLE
 from urfbtf.backward import untied
 from urfbtf.errors import UsageError
 from urfbtf.records import read_records
 from urfbtf.runner import checkpoint, train
 from urfbtf.runner.config import Config
 
-SAMPLE = dict(
-    dataset="cifar10_sample",
-    train_examples=200,
-    val_examples=100,
-    eval_batch_size=250,
-    lr=0.05,
-)
 # deepnet_s's untying schedule in miniature: 2 tied epochs, then conv0 frozen,
 # the other convs untied and redrawn with the dense layers, at another batch size.
 UNTYING = dict(
@@ -111,30 +101,6 @@ def test_sparse_and_dense_untied_runs_train_alike(tmp_path):
     )
     errors = {impl: read_records(tmp_path / impl)[0]["test_error"] for impl in runs}
     assert errors["dense"] == pytest.approx(errors["sparse"], abs=0.004)
-
-
-def test_plot_filters_draws_an_untied_layer(tmp_path):
-    config = Config(net="simpnet_s", untie="conv1", batch_size=50, epochs=1, **SAMPLE)
-    train.run(config, tmp_path, **QUIET)
-    out = tmp_path / "filters.png"
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(tool_path("plot_filters.py")),
-            str(tmp_path),
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert out.read_bytes().startswith(b"\x89PNG")
-    similarity = float(result.stdout.split("untied_similarity ")[1].rstrip(")\n"))
-    assert similarity == pytest.approx(
-        read_records(tmp_path)[0]["untied_similarity/conv1"], abs=1e-3
-    )
 
 
 def test_sparse_untied_layers_with_xla_stop_before_training_naming_dense(tmp_path):
