@@ -4,8 +4,21 @@ what runs."""
 
 import dataclasses
 
+import pytest
+
+from tests.support import local_rule
+from urfbtf import rules
 from urfbtf.runner import config_stub
 from urfbtf.runner.config import Config, declared_settings
+
+
+@pytest.fixture(autouse=True)
+def _only_urfbtfs_own_rules(monkeypatch):
+    """The settings of urfbtf's own rules and the runner's are Config's fields; a
+    rule registered later keeps its settings in `Config.added_settings`
+    (urfbtf.runner.config). The tests' local rule is registered for the rest of
+    the session once tests/rules/ has run, so it is set aside here."""
+    monkeypatch.delitem(rules.RULES, local_rule.NAME, raising=False)
 
 
 def test_the_checked_in_stub_is_the_one_the_settings_make():
