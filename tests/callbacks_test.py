@@ -1,59 +1,17 @@
 """urfbtf.callbacks.Alignment: the runner's probes, for one's own model.fit."""
 
-import json
-
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from tool_loader import load_tool
 
-import urfbtf
+from tests.support import fitted
 from urfbtf import probes, rules
 from urfbtf.callbacks import Alignment
 from urfbtf.errors import UsageError
-from urfbtf.records import PROBES_FILE
-
-plot_alignment = load_tool("plot_alignment.py")
+from urfbtf.records import PROBES_FILE, read_records
 
 LAYERS = ("conv1", "dense1", "output")
-
-
-def _plain_net():
-    keras.utils.set_random_seed(0)
-    x = keras.Input((8, 8, 3))
-    h = keras.layers.Conv2D(4, 3, activation="tanh", name="conv1")(x)
-    h = keras.layers.Flatten()(h)
-    h = keras.layers.Dense(16, activation="tanh", name="dense1")(h)
-    return keras.Model(x, keras.layers.Dense(10, name="output")(h))
-
-
-def _model(rule):
-    model = urfbtf.convert(_plain_net(), rule, seed=0)
-    model.compile(
-        keras.optimizers.SGD(0.1),
-        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-    )
-    return model
-
-
-def _data(n=64):
-    rng = np.random.default_rng(0)
-    return rng.uniform(size=(n, 8, 8, 3)).astype("float32"), rng.integers(0, 10, n)
-
-
-def _fit(model, callback, epochs=1, **kwargs):
-    x, y = _data()
-    return model.fit(
-        x,
-        y,
-        batch_size=16,
-        epochs=epochs,
-        shuffle=False,
-        verbose=0,
-        callbacks=[callback],
-        **kwargs,
-    )
 
 
 def _tensorboard_tags(log_dir):
@@ -65,10 +23,10 @@ def _tensorboard_tags(log_dir):
 
 
 def test_the_callbacks_numbers_are_the_runners_probes(tmp_path):
-    model = _model("frfb")
-    x, y = _data(16)
+    model = fitted.converted("frfb")
+    x, y = fitted.data(16)
     callback = Alignment((x, y), every=2, log_dir=tmp_path)
-    history = _fit(model, callback)
+    history = fitted.fit(model, callback)
     # Four steps: before the first, after the second and after the fourth.
     assert [r["step"] for r in callback.records] == [0, 2, 4]
     assert [r["epoch"] for r in callback.records] == [0, 1, 1]
@@ -89,57 +47,32 @@ def test_the_callbacks_numbers_are_the_runners_probes(tmp_path):
     assert 1 < last["update_angle/dense1"] < 179
     assert last["update_angle/output"] < 1e-2  # Its own true error.
     # probes.jsonl in the runner's format, and TensorBoard scalars.
-    lines = [json.loads(x) for x in (tmp_path / PROBES_FILE).open()]
+    lines = read_records(tmp_path, PROBES_FILE)
     assert [line["step"] for line in lines] == [0, 2, 4]
     assert lines[-1] == pytest.approx(last, rel=1e-6)
     tags = _tensorboard_tags(tmp_path)
     assert {f"probe/{key}" for key in expected} <= tags
 
 
-def test_the_runners_alignment_plot_draws_the_callbacks_directory(tmp_path):
-    callback = Alignment(_data(16), every=1, log_dir=tmp_path / "frfb")
-    _fit(_model("frfb"), callback)
-    label, records = plot_alignment.read_probes(tmp_path / "frfb")
-    assert label == "frfb" and len(records) == 5
-    plot_alignment.plot_alignment([(label, records)], tmp_path / "alignment.png")
-    assert (tmp_path / "alignment.png").stat().st_size > 0
-
-
-def test_the_alignment_plots_labels_and_axis_are_checked(tmp_path, capsys):
-    """--labels names the runs (one per run, or exit status 2 naming the
-    counts); --ymax must be positive."""
-    callback = Alignment(_data(16), every=1, log_dir=tmp_path / "frfb")
-    _fit(_model("frfb"), callback)
-    run, out = str(tmp_path / "frfb"), tmp_path / "alignment.png"
-    for bad in (["--labels", "a", "b"], ["--ymax", "0"]):
-        with pytest.raises(SystemExit) as exit_info:
-            plot_alignment.main([run, "--out", str(out), *bad])
-        assert exit_info.value.code == 2
-    assert "2 labels for 1 runs" in capsys.readouterr().err
-    assert not out.exists()
-    assert plot_alignment.main([run, "--out", str(out), "--labels", "λ = 3"]) == 0
-    assert "1 runs" in capsys.readouterr().out and out.stat().st_size > 0
-
-
 def test_probes_follow_the_runners_schedule_across_epochs_and_executions():
-    callback = Alignment(_data(16), every=3)
-    history = _fit(_model("urfb"), callback, epochs=2)
+    callback = Alignment(fitted.data(16), every=3)
+    history = fitted.fit(fitted.converted("urfb"), callback, epochs=2)
     assert [r["step"] for r in callback.records] == [0, 3, 6]
     assert len(history.history["wr_corr/dense1"]) == 2
     # Two steps per call into the compiled step: 3 is passed at step 4.
-    callback = Alignment(_data(16), every=3)
-    model = _model("urfb")
+    callback = Alignment(fitted.data(16), every=3)
+    model = fitted.converted("urfb")
     model.compile(model.optimizer, model.loss, steps_per_execution=2)
-    _fit(model, callback, epochs=2)
+    fitted.fit(model, callback, epochs=2)
     assert [r["step"] for r in callback.records] == [0, 4, 6]
     # A second fit continues the steps (no second probe at its start).
-    _fit(model, callback)
+    fitted.fit(model, callback)
     assert [r["step"] for r in callback.records] == [0, 4, 6, 10, 12]
 
 
 def test_direct_rules_have_no_feedback_weights_to_compare():
-    callback = Alignment(_data(16), every=2)
-    _fit(_model("dfa"), callback)
+    callback = Alignment(fitted.data(16), every=2)
+    fitted.fit(fitted.converted("dfa"), callback)
     last = callback.records[-1]
     assert not any(key.startswith("wr_") for key in last)
     assert 1 < last["update_angle/dense1"] < 179
@@ -147,11 +80,11 @@ def test_direct_rules_have_no_feedback_weights_to_compare():
 
 
 def test_a_model_without_urfbtf_layers_and_bad_arguments_are_refused():
-    model = _plain_net()
+    model = fitted.plain_net()
     model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     with pytest.raises(UsageError, match=r"Alignment needs a model.*urfbtf.convert"):
-        _fit(model, Alignment(_data(16)))
+        fitted.fit(model, Alignment(fitted.data(16)))
     with pytest.raises(UsageError, match="every=0"):
-        Alignment(_data(16), every=0)
+        Alignment(fitted.data(16), every=0)
     with pytest.raises(UsageError, match=r"pair \(x, y\)"):
         Alignment(np.zeros((4, 3)))

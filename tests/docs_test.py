@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.paths import REPO
 from urfbtf.nets import NETS
 from urfbtf.rules import RULES
 
-ROOT = next(p for p in Path(__file__).resolve().parents if (p / "run.sh").is_file())
-README = ROOT / "README.md"
-FLAGS_PAGE = ROOT / "docs" / "flags.md"
+README = REPO / "README.md"
+FLAGS_PAGE = REPO / "docs" / "flags.md"
 README_MAX_LINES = 400
 
 
@@ -23,8 +23,8 @@ def pages() -> list[Path]:
     """README.md, docs/*.md and the papers' pages tools/<paper>/README.md."""
     return [
         README,
-        *sorted((ROOT / "docs").glob("*.md")),
-        *sorted((ROOT / "tools").glob("*/README.md")),
+        *sorted((REPO / "docs").glob("*.md")),
+        *sorted((REPO / "tools").glob("*/README.md")),
     ]
 
 
@@ -93,7 +93,7 @@ def links(path: Path) -> list[tuple[int, str]]:
 
 
 def _relative(path: Path) -> str:
-    return str(path.relative_to(ROOT))
+    return str(path.relative_to(REPO))
 
 
 @pytest.mark.parametrize("page", pages(), ids=_relative)

@@ -15,7 +15,9 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent.parent / "urfbtf"
+from tests.support.paths import REPO
+
+PACKAGE = REPO / "urfbtf"
 RUNNER = "urfbtf.runner"
 
 

@@ -1,13 +1,13 @@
 """The alignment probes: backpropagation is 0 degrees, unrelated directions 90."""
 
-import json
-
 import keras
 import numpy as np
 import pytest
 
+from tests.support.runs import QUIET
 from urfbtf import losses, nets, probes
 from urfbtf.layers import FeedbackLayer
+from urfbtf.records import read_records
 from urfbtf.runner import train
 from urfbtf.runner.config import Config
 
@@ -95,12 +95,11 @@ def test_runs_write_probes_every_n_steps_and_resume_them(tmp_path):
         epochs=2,
         probe_every=3,
     )
-    quiet = dict(verbose=0, log=lambda _: None)
-    train.run(Config(**{**config.to_dict(), "epochs": 1}), tmp_path, **quiet)
-    train.run(config, tmp_path, **quiet)
-    lines = [json.loads(x) for x in (tmp_path / "probes.jsonl").open()]
+    train.run(Config(**{**config.to_dict(), "epochs": 1}), tmp_path, **QUIET)
+    train.run(config, tmp_path, **QUIET)
+    lines = read_records(tmp_path, "probes.jsonl")
     assert [r["step"] for r in lines] == [3, 6]  # 4 steps an epoch.
     assert [r["epoch"] for r in lines] == [1, 2]
-    metrics = [json.loads(x) for x in (tmp_path / "metrics.jsonl").open()]
+    metrics = read_records(tmp_path)
     assert metrics[1]["update_angle/dense1"] == lines[1]["update_angle/dense1"]
     assert 0 <= metrics[1]["signal_angle/dense1"] <= 180

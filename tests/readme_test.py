@@ -4,16 +4,15 @@ The checks on the rest of the text (links, anchors, length, the flags reference)
 are in docs_test.py."""
 
 import re
-from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 
+from tests.support.paths import REPO
 from urfbtf.layers import FeedbackLayer
 
-ROOT = next(p for p in Path(__file__).resolve().parents if (p / "run.sh").is_file())
-README = ROOT / "README.md"
+README = REPO / "README.md"
 
 
 def _section_code(heading: str) -> str:
