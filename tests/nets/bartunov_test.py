@@ -62,7 +62,7 @@ def test_nets_have_the_layers_of_table_3(net):
     model = nets.build_net(
         net, input_shape=input_shape, num_classes=_classes(net), rule="bp"
     )
-    layers = nets.feedback_layers(model)
+    layers = nets.learning_layers(model)
     assert [layer.name for layer in layers] == [e[0] for e in expected] + ["output"]
     for layer, (_, shape, kernel, stride) in zip(layers, expected, strict=False):
         assert tuple(layer.output.shape[1:]) == shape
@@ -114,7 +114,7 @@ def test_mnist_lc_parameter_counts_tied_and_untied():
 @pytest.mark.parametrize("net,shape", [("bartunov_mnist_fc", (28, 28, 1))])
 def test_fully_connected_parameter_counts(net, shape):
     model = nets.build_net(net, input_shape=shape, num_classes=10, rule="bp")
-    counts = [layer.count_params() for layer in nets.feedback_layers(model)]
+    counts = [layer.count_params() for layer in nets.learning_layers(model)]
     assert counts == [784 * 256 + 256] + [256 * 256 + 256] * 4 + [256 * 10 + 10]
 
 
@@ -128,7 +128,7 @@ def test_untie_all_makes_every_conv_untied_and_empty_none():
             rule="bp",
             untie=untie,
         )
-        kinds[untie] = [type(layer) for layer in nets.feedback_layers(model)]
+        kinds[untie] = [type(layer) for layer in nets.learning_layers(model)]
     assert kinds["all"] == [UntiedConv2D] * 2 + [FeedbackDense] * 2
     assert kinds[""] == [FeedbackConv2D] * 2 + [FeedbackDense] * 2
 
@@ -141,7 +141,7 @@ def test_the_papers_layers_biases_from_zero_glorot_and_independent_connections()
         rule="frfb",
         untie="all",
     )
-    conv1, conv2, dense1, output = nets.feedback_layers(model)
+    conv1, conv2, dense1, output = nets.learning_layers(model)
     for layer in (conv1, conv2, dense1, output):
         assert layer.use_bias and np.all(layer.bias.numpy() == 0)
     # Glorot uniform: |W| below √(6/(fan_in + fan_out)), and reaching near it.

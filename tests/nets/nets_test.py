@@ -103,7 +103,7 @@ def test_connectivity_prunes_every_layer_but_the_output():
         rule="frfb",
         connectivity=0.5,
     )
-    feedback_layers = nets.feedback_layers(model)
+    feedback_layers = nets.learning_layers(model)
     assert [layer.name for layer in feedback_layers][-1] == "output"
     for layer in feedback_layers[:-1]:
         assert 0.4 < layer.kernel_mask.numpy().mean() < 0.6

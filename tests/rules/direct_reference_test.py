@@ -137,7 +137,7 @@ def test_drtp_from_zero_weights_is_the_papers_lemma(float64):
     our layout W_1 = -s x (B_1ᵀ y*)ᵀ."""
     rng = np.random.default_rng(3)
     model = _frenkel_net("drtp")
-    for layer in nets.feedback_layers(model):
+    for layer in nets.learning_layers(model):
         layer.kernel.assign(np.zeros(layer.kernel.shape))
         layer.bias.assign(np.zeros(layer.bias.shape))
     x = rng.normal(size=(1, SIZES[0]))
@@ -195,7 +195,7 @@ def test_frenkel_nets_start_with_the_reference_codes_laws():
 def test_amit_nets_keep_no_biases_and_glorot_weights():
     keras.utils.set_random_seed(0)
     model = nets.build_net("simpnet", input_shape=(32, 32, 3), num_classes=10)
-    for layer in nets.feedback_layers(model):
+    for layer in nets.learning_layers(model):
         assert layer.bias is None and not layer.use_bias
     dense = model.get_layer("dense1")
     fan_in, fan_out = dense.kernel.shape

@@ -6,6 +6,7 @@ import math
 import numpy as np
 
 from tests.support.tool_loader import load_tool
+from urfbtf import data
 from urfbtf.runner.config import Config
 
 plateau_escape = load_tool("amit/plateau_escape.py")
@@ -44,7 +45,7 @@ def test_pruning_shrinks_the_output_field_and_every_update_at_initialization():
     (unscaled) make a smaller output field and a smaller first update in every
     pruned layer; the output layer is never pruned, and at the plateau its error
     is the hinge loss's gradient at zero, the same in both nets."""
-    x, y = plateau_signal.training_batch(None, 50)
+    x, y = data.first_training_examples("cifar10_sample", 50)
     config = Config(  # flags/simpnet.cfg's settings
         net="simpnet",
         rule="urfb",

@@ -45,12 +45,6 @@ from urfbtf.nets.steps import (
 )
 from urfbtf.nets.summary import summary
 
-
-def feedback_layers(model) -> list:
-    """The layers of `model` that learn through a rule, bottom to top."""
-    return learning_layers(model)
-
-
 __all__ = [
     "ACTIVATIONS",
     "NETS",
@@ -70,10 +64,10 @@ __all__ = [
     "build_net",
     "check_untie",
     "conv_names",
-    "feedback_layers",
     "get_description",
     "has_open_dropout",
     "layer_names",
+    "learning_layers",
     "max_pool",
     "summary",
 ]

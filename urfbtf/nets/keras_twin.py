@@ -3,7 +3,7 @@
 The same net as `urfbtf.nets.build_net(net, rule="bp")`, layer for layer and
 name for name, but made of Keras' own `Conv2D` and `Dense` (SAME padding,
 biases where the net has them) trained by TensorFlow's autodiff: a urfbtf net
-under backpropagation must have exactly its gradients (tests/nets_test.py),
+under backpropagation must have exactly its gradients (tests/nets/nets_test.py),
 and the rules' cost is measured against it (tools/bench.py). Nothing in the
 library imports it; it lives here so that the tests and the benchmark share it.
 """

@@ -2,8 +2,8 @@
 
 Frenkel et al. (2021), Fig. 1C-D, and their reference code
 (ChFrenkel/DirectRandomTargetProjection; function.py at faf2d4d, models.py and
-train.py at b84e3fe; see tests/frenkel_reference.md). Every hidden layer l learns
-from a signal s projected straight from the output by a fixed random matrix B_l
+train.py at b84e3fe; see tests/support/frenkel_reference.md). Every hidden layer
+l learns from a signal s projected straight from the output by a fixed random matrix B_l
 (a `urfbtf.layers.DirectFeedback` on its output), which takes the place of the
 gradient with respect to the layer's (post-activation) output, δy_l = s B_l
 (the reference's `HookFunction.backward`, function.py:56-66):

@@ -7,7 +7,7 @@ beside it declares the same fields with their types, so that they see
 
     python -m urfbtf.runner.config_stub
 
-(tests/config_stub_test.py fails while it is out of date).
+(tests/runner/config_stub_test.py fails while it is out of date).
 """
 
 from __future__ import annotations

@@ -139,7 +139,7 @@ class TargetRule(Rule):
                 epsilon=settings["inverse_epsilon"],
                 name="inverse_adam",
             )
-            # Built now, in the strategy's scope (see tests/local_rule.py).
+            # Built now, in the strategy's scope (see tests/support/local_rule.py).
             model.inverse_optimizer.build(model.inverse_variables())
         model.inverse_error_metrics()
         model.rule_settings = dict(settings)
