@@ -154,3 +154,56 @@ def test_no_library_module_imports_the_runner():
     }
     offenders = {name: found for name, found in offenders.items() if found}
     assert not offenders, f"Library modules import the runner: {offenders}"
+
+
+# The package's layers, bottom to top, as docs/development.md draws them.
+LAYERS = (
+    (
+        "urfbtf.errors",
+        "urfbtf.settings",
+        "urfbtf.registry",
+        "urfbtf.losses",
+        "urfbtf.metrics",
+        "urfbtf.records",
+        "urfbtf.alignment",
+        "urfbtf.backward",
+    ),
+    ("urfbtf.layers",),
+    ("urfbtf.graph",),
+    ("urfbtf.rules",),
+    ("urfbtf.nets",),
+    ("urfbtf.convert", "urfbtf.probes", "urfbtf.callbacks", "urfbtf.data"),
+    (RUNNER, COMMAND_LINE),
+)
+FACADE = "urfbtf"  # Imports the public names of every layer, for `import urfbtf`.
+
+
+def layer_of(module: str) -> int:
+    for level, names in enumerate(LAYERS):
+        if any(module == name or module.startswith(name + ".") for name in names):
+            return level
+    raise AssertionError(
+        f"{module} belongs to no layer: add it to LAYERS here and to the diagram "
+        "in docs/development.md"
+    )
+
+
+def test_every_import_goes_down_the_layers():
+    upward = [
+        f"{name} (L{layer_of(name)}) imports {target} (L{layer_of(target)})"
+        for name, targets in import_graph().items()
+        if name != FACADE
+        for target in sorted(targets)
+        if target != FACADE and layer_of(target) > layer_of(name)
+    ]
+    assert not upward, "Imports up the layers:\n" + "\n".join(upward)
+
+
+def test_the_development_page_draws_every_layer():
+    page = (PACKAGE.parent / "docs" / "development.md").read_text()
+    diagram = page.split("```")[1]
+    for level, names in enumerate(LAYERS):
+        line = next(x for x in diagram.splitlines() if x.startswith(f"L{level} "))
+        for name in names:
+            if name != COMMAND_LINE:
+                assert name.rpartition(".")[2] in line, (name, line)
