@@ -43,7 +43,7 @@ from urfbtf.nets.steps import (
     has_open_dropout,
     layer_names,
 )
-from urfbtf.nets.summary import summary
+from urfbtf.nets.summary import summary, trainable_by
 
 
 def feedback_layers(model) -> list:
@@ -76,4 +76,5 @@ __all__ = [
     "layer_names",
     "max_pool",
     "summary",
+    "trainable_by",
 ]

@@ -30,7 +30,24 @@ def validate(config) -> None:
     check_connectivity(config.connectivity, rule)
     _validate_untying(config)
     _validate_compilation(config)
-    rule.check(config, nets.summary(config.net, config.dropout))
+    net = nets.summary(config.net, config.dropout)
+    _refuse_net(config, rule, net)
+    rule.check(config, net)
+
+
+def _refuse_net(config, rule, net) -> None:
+    """A net the rule cannot train, refused with the nets it can train and the
+    rules that can train this net, both asked of the rules themselves."""
+    refusal = rule.refuses(net)
+    if not refusal:
+        return
+    usable = nets.trainable_by(rule, config.dropout)
+    others = [r.name for r in rules.RULES.values() if r.refuses(net) is None]
+    raise UsageError(
+        f"rule={rule.name!r} cannot train net={config.net!r}: {refusal}. The nets "
+        f"it can train: {', '.join(usable) or 'none'}; the rules that can train "
+        f"{config.net}: {', '.join(others)}."
+    )
 
 
 def _refuse_other_rules_settings(config, rule) -> None:
