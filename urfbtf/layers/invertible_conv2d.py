@@ -24,8 +24,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from urfbtf.layers.feedback_conv2d import FeedbackConv2D
 from urfbtf.layers.factorization import guarded
+from urfbtf.layers.feedback_conv2d import FeedbackConv2D
 
 
 @keras.saving.register_keras_serializable(package="urfbtf")

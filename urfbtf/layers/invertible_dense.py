@@ -15,8 +15,8 @@ from typing import NamedTuple
 import keras
 import tensorflow as tf
 
-from urfbtf.layers.feedback_dense import FeedbackDense
 from urfbtf.layers.factorization import guarded
+from urfbtf.layers.feedback_dense import FeedbackDense
 
 
 class LUFactors(NamedTuple):
