@@ -29,6 +29,7 @@ from urfbtf.graph import Block, blocks, learning_layers
 from urfbtf.nets.builder import NetBuilder, build_net, max_pool
 from urfbtf.nets.options import ACTIVATIONS, OUTPUT_ACTIVATIONS, NetOptions
 from urfbtf.nets.registry import NETS, get_description
+from urfbtf.nets.shapes import output_width
 from urfbtf.nets.steps import (
     Conv,
     Dense,
@@ -75,6 +76,7 @@ __all__ = [
     "has_open_dropout",
     "layer_names",
     "max_pool",
+    "output_width",
     "summary",
     "trainable_by",
 ]

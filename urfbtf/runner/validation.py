@@ -111,14 +111,17 @@ def _validate_untying(config) -> None:
             )
 
 
-def check_data(config, splits) -> None:
+def check_data(config, splits, image_shape=None) -> None:
     """Refuses a run whose net or loss cannot take its data, before anything is
-    built: a classification loss on regression targets or the reverse, and a
-    net with convolutions on examples that are not images.
+    built: a classification loss on regression targets or the reverse, a net
+    with convolutions on examples that are not images, and more classes than a
+    square output layer holds.
 
     Args:
         config: the run's settings.
-        splits: the loaded `urfbtf.data.Splits`.
+        splits: the loaded `urfbtf.data.Splits` (or streamed ones).
+        image_shape: the shape of the net's inputs, when preprocessing changes
+            it from `splits.image_shape` (--image_size).
     """
     regression_data = splits.train_labels.ndim > 1
     regression_loss = config.loss in losses.REGRESSION_LOSSES
@@ -146,3 +149,24 @@ def check_data(config, splits) -> None:
             f"{config.dataset!r} have shape {splits.image_shape}. Use a fully "
             f"connected net: {', '.join(flat)}."
         )
+    _check_classes(config, splits.num_classes, image_shape or splits.image_shape)
+
+
+def _check_classes(config, classes: int, image_shape) -> None:
+    """Refuses more classes than the net's square output layer has units."""
+    width = nets.output_width(config.net, image_shape)
+    if width is None or classes <= width:
+        return
+    shape = "x".join(str(d) for d in image_shape)
+    larger = (
+        ", larger images (--image_size)"
+        if nets.conv_names(nets.get_description(config.net))
+        else ""
+    )
+    raise UsageError(
+        f"Dataset {config.dataset!r} has {classes} classes, and net {config.net!r} "
+        f"holds at most {width}: its output layer is square, {width} units on "
+        f"inputs of {shape}, its first ones the classes. Use a dataset of at most "
+        f"{width} classes{larger}, or a net whose output layer has one unit per "
+        "class."
+    )
