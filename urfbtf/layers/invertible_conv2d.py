@@ -24,6 +24,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from urfbtf.layers.factorization import guarded
 from urfbtf.layers.feedback_conv2d import FeedbackConv2D
 
 
@@ -98,10 +99,11 @@ class InvertibleConv2D(FeedbackConv2D):
 
     def inverse_filters(self, kernel=None) -> tf.Tensor:
         """F = reshape((M⁻¹)ᵀ, [kh, kw, C_in, C_out]) from the current weights, or
-        from `kernel` (one inversion, shared by every example of a step)."""
+        from `kernel` (one inversion, shared by every example of a step; NaN
+        where M is not invertible: `urfbtf.layers.factorization`)."""
         if kernel is None:
             kernel = self._read(self.kernel, self.kernel_mask)
-        inverse = tf.linalg.inv(tf.reshape(kernel, [-1, kernel.shape[-1]]))
+        inverse = guarded(tf.linalg.inv, tf.reshape(kernel, [-1, kernel.shape[-1]]))
         return tf.reshape(tf.transpose(inverse), kernel.shape)
 
     def coverage(self, input_shape) -> tf.Tensor:

@@ -15,6 +15,7 @@ from typing import NamedTuple
 import keras
 import tensorflow as tf
 
+from urfbtf.layers.factorization import guarded
 from urfbtf.layers.feedback_dense import FeedbackDense
 
 
@@ -61,8 +62,9 @@ class InvertibleDense(FeedbackDense):
         return tuple(input_shape)
 
     def inverse_matrix(self) -> tf.Tensor:
-        """W⁻¹ from the current weights, as a matrix."""
-        return tf.linalg.inv(self._read(self.kernel, self.kernel_mask))
+        """W⁻¹ from the current weights, as a matrix (NaN where W is not
+        invertible: `urfbtf.layers.factorization`)."""
+        return guarded(tf.linalg.inv, self._read(self.kernel, self.kernel_mask))
 
     def inverse_factors(self) -> LUFactors:
         """The LU factors that `invert_linear` solves with, from the current
@@ -106,7 +108,8 @@ def lu_factors(layers) -> list[LUFactors]:
         kernels = [
             layers[i]._read(layers[i].kernel, layers[i].kernel_mask) for i in indices
         ]
-        lu, permutation = tf.linalg.lu(tf.transpose(tf.stack(kernels), [0, 2, 1]))
+        transposed = tf.transpose(tf.stack(kernels), [0, 2, 1])
+        lu, permutation = guarded(tf.linalg.lu, transposed)
         for j, i in enumerate(indices):
             found[i] = LUFactors(lu[j], permutation[j])
     return found

@@ -29,6 +29,7 @@ from urfbtf.graph import Block, blocks, learning_layers
 from urfbtf.nets.builder import NetBuilder, build_net, max_pool
 from urfbtf.nets.options import ACTIVATIONS, OUTPUT_ACTIVATIONS, NetOptions
 from urfbtf.nets.registry import NETS, get_description
+from urfbtf.nets.shapes import output_width
 from urfbtf.nets.steps import (
     Conv,
     Dense,
@@ -43,7 +44,7 @@ from urfbtf.nets.steps import (
     has_open_dropout,
     layer_names,
 )
-from urfbtf.nets.summary import summary
+from urfbtf.nets.summary import summary, trainable_by
 
 __all__ = [
     "ACTIVATIONS",
@@ -69,5 +70,7 @@ __all__ = [
     "layer_names",
     "learning_layers",
     "max_pool",
+    "output_width",
     "summary",
+    "trainable_by",
 ]

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 import keras
 
 from urfbtf import registry
+from urfbtf.errors import UsageError
 from urfbtf.graph import Block
 from urfbtf.layers import (
     Dropout,
@@ -188,6 +189,14 @@ class NetBuilder:
         block = Block(step.name, x, layer, field, activation, output)
         output = self.rule.attach_output(block, self.num_classes, self.rule_settings)
         if step.square:  # The classes are the first units, the rest auxiliary.
+            units = output.shape[-1]
+            if self.num_classes > units:
+                raise UsageError(
+                    f"num_classes={self.num_classes}: the output layer "
+                    f"{step.name!r} of this net is square, {units} units on these "
+                    f"inputs, its first ones the classes: at most {units} classes "
+                    "fit (urfbtf.nets.output_width gives it for any input shape)."
+                )
             output = Narrow(self.num_classes, name=f"{step.name}_keep")(output)
         return output
 

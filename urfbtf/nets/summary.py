@@ -8,7 +8,7 @@ sit below the nets and do not read descriptions: the run's configuration asks
 
 from __future__ import annotations
 
-from urfbtf.nets.registry import get_description
+from urfbtf.nets.registry import NETS, get_description
 from urfbtf.nets.steps import Conv, Dense, Drop, InvConv, InvDense, Output, Pool, Sum
 from urfbtf.rules.base import NetSummary
 
@@ -34,4 +34,15 @@ def summary(net, dropout: float = 0.0) -> NetSummary:
         if not isinstance(step, (InvConv, InvDense))
         and not (isinstance(step, Output) and step.square)
     )
-    return NetSummary(without_inverse, fixed_above_first)
+    narrowed = tuple(
+        step.name
+        for step in description
+        if isinstance(step, (InvConv, InvDense)) and step.keep is not None
+    )
+    return NetSummary(without_inverse, fixed_above_first, narrowed)
+
+
+def trainable_by(rule, dropout: float = 0.0) -> list[str]:
+    """The names of the nets (`NETS`) that `rule` does not refuse
+    (`urfbtf.rules.Rule.refuses`), with `dropout` as in `summary`."""
+    return [name for name in NETS if rule.refuses(summary(name, dropout)) is None]

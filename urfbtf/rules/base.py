@@ -48,10 +48,13 @@ class NetSummary:
         fixed_above_first: the names of the learning layers above the first
             that are not invertible (neither an invertible conv or dense layer
             nor a square output layer), in order.
+        narrowed: the names of the hidden invertible layers that pass on only
+            their first units, keeping the rest for an exact inverse, in order.
     """
 
     without_inverse: tuple[str, ...] = ()
     fixed_above_first: tuple[str, ...] = ()
+    narrowed: tuple[str, ...] = ()
 
 
 class Rule:
@@ -121,10 +124,22 @@ class Rule:
 
     # Configuration -----------------------------------------------------------
 
+    def refuses(self, net: NetSummary) -> str | None:
+        """Why the rule cannot train the net `net` summarizes, whatever the
+        other settings, as a clause (None: it can). Being a property of the net
+        alone, it lets the runner name every net the rule can train."""
+        del net
+        return None
+
     def check(self, config, net: NetSummary) -> None:
         """Raises `UsageError` for a run (an `urfbtf.runner.config.Config`, whose
-        net `net` summarizes) the rule cannot train."""
-        del config, net
+        net `net` summarizes) the rule cannot train: by default, a net it
+        `refuses`."""
+        refusal = self.refuses(net)
+        if refusal:
+            raise UsageError(
+                f"rule={self.name!r} cannot train net={config.net!r}: {refusal}."
+            )
 
     # Training ----------------------------------------------------------------
 

@@ -122,7 +122,7 @@ def run(config: Config, model_dir=None, *, strategy=None, verbose="auto", log=pr
         normalize=config.normalize,
         label_offset=config.label_offset,
     )
-    check_data(config, inputs.splits)
+    check_data(config, inputs.splits, inputs.image_shape)
     saved = checkpoint.latest(model_dir / "checkpoints")
     if chief:
         history = divergence.lr_history(

@@ -30,7 +30,24 @@ def validate(config) -> None:
     check_connectivity(config.connectivity, rule)
     _validate_untying(config)
     _validate_compilation(config)
-    rule.check(config, nets.summary(config.net, config.dropout))
+    net = nets.summary(config.net, config.dropout)
+    _refuse_net(config, rule, net)
+    rule.check(config, net)
+
+
+def _refuse_net(config, rule, net) -> None:
+    """A net the rule cannot train, refused with the nets it can train and the
+    rules that can train this net, both asked of the rules themselves."""
+    refusal = rule.refuses(net)
+    if not refusal:
+        return
+    usable = nets.trainable_by(rule, config.dropout)
+    others = [r.name for r in rules.RULES.values() if r.refuses(net) is None]
+    raise UsageError(
+        f"rule={rule.name!r} cannot train net={config.net!r}: {refusal}. The nets "
+        f"it can train: {', '.join(usable) or 'none'}; the rules that can train "
+        f"{config.net}: {', '.join(others)}."
+    )
 
 
 def _refuse_other_rules_settings(config, rule) -> None:
@@ -94,14 +111,17 @@ def _validate_untying(config) -> None:
             )
 
 
-def check_data(config, splits) -> None:
+def check_data(config, splits, image_shape=None) -> None:
     """Refuses a run whose net or loss cannot take its data, before anything is
-    built: a classification loss on regression targets or the reverse, and a
-    net with convolutions on examples that are not images.
+    built: a classification loss on regression targets or the reverse, a net
+    with convolutions on examples that are not images, and more classes than a
+    square output layer holds.
 
     Args:
         config: the run's settings.
-        splits: the loaded `urfbtf.data.Splits`.
+        splits: the loaded `urfbtf.data.Splits` (or streamed ones).
+        image_shape: the shape of the net's inputs, when preprocessing changes
+            it from `splits.image_shape` (--image_size).
     """
     regression_data = splits.train_labels.ndim > 1
     regression_loss = config.loss in losses.REGRESSION_LOSSES
@@ -129,3 +149,24 @@ def check_data(config, splits) -> None:
             f"{config.dataset!r} have shape {splits.image_shape}. Use a fully "
             f"connected net: {', '.join(flat)}."
         )
+    _check_classes(config, splits.num_classes, image_shape or splits.image_shape)
+
+
+def _check_classes(config, classes: int, image_shape) -> None:
+    """Refuses more classes than the net's square output layer has units."""
+    width = nets.output_width(config.net, image_shape)
+    if width is None or classes <= width:
+        return
+    shape = "x".join(str(d) for d in image_shape)
+    larger = (
+        ", larger images (--image_size)"
+        if nets.conv_names(nets.get_description(config.net))
+        else ""
+    )
+    raise UsageError(
+        f"Dataset {config.dataset!r} has {classes} classes, and net {config.net!r} "
+        f"holds at most {width}: its output layer is square, {width} units on "
+        f"inputs of {shape}, its first ones the classes. Use a dataset of at most "
+        f"{width} classes{larger}, or a net whose output layer has one unit per "
+        "class."
+    )

@@ -123,15 +123,20 @@ class ExactInverseTargets(TargetRule):
     def attach_output(self, block, num_classes, settings):
         return self.attach(block, num_classes, settings)
 
+    def refuses(self, net):
+        fixed = net.fixed_above_first
+        if fixed:
+            layers = "layer" if len(fixed) == 1 else "layers"
+            are = "is" if len(fixed) == 1 else "are"
+            return (
+                f"it inverts every layer above the first exactly, and the {layers} "
+                f"{', '.join(fixed)} {are} not invertible"
+            )
+        return super().refuses(net)
+
     def check(self, config, net):
         super().check(config, net)
-        fixed = net.fixed_above_first
         problems = []
-        if fixed:
-            problems.append(
-                f"its layers {', '.join(fixed)} are not invertible (every layer but "
-                "the first must be: use a gait_* net)"
-            )
         if config.activation != "leaky_relu":
             problems.append(
                 f"activation={config.activation!r} has no inverse (use "

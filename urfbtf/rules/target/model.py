@@ -36,6 +36,7 @@ import weakref
 from collections.abc import Mapping
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from urfbtf.layers.tap import Tap
@@ -236,6 +237,14 @@ class TargetModel(keras.Model):
                 inverse_loss = rule.inverse_loss(self, activities)
             gradients = tape.gradient(inverse_loss, inverse)
             self.inverse_optimizer.apply_gradients(zip(gradients, inverse, strict=True))
+        # A rule's own terms can turn non-finite while the task loss is still
+        # finite: targets carried through a weight matrix that is no longer
+        # invertible (`urfbtf.layers.factorization` makes them NaN rather than
+        # raise), a regulariser that overflows. Their update makes the weights
+        # non-finite; the step's loss is reported so too, and the runner's
+        # divergence watch stops the run at this step, as it does any rule's
+        # whose loss turns non-finite. A finite objective leaves it as it is.
+        loss = tf.where(tf.math.is_finite(objective), loss, tf.cast(np.nan, loss.dtype))
         stages = self.stages()
         own = {
             metric_name(stages[k].name): mean_square(activities[k] - reconstruction)

@@ -109,16 +109,23 @@ class TargetRule(Rule):
 
     # Configuration -----------------------------------------------------------
 
-    def check(self, config, net):
-        between = net.without_inverse
-        if between:
-            raise UsageError(
-                f"rule={self.name!r} with net={config.net!r}: a target rule needs "
-                "layers that follow each other directly, and this net has "
-                f"{', '.join(between)} between them, which have no inverse. Use a "
-                "bartunov_* net (or any net of plain conv/untied/dense layers), or "
-                "a rule that sends errors (bp, frfb, urfb, dfa)."
+    def refuses(self, net):
+        if net.without_inverse:
+            return (
+                "a target rule needs layers that follow each other directly, and "
+                f"this net has {', '.join(net.without_inverse)} between them, which "
+                "have no inverse"
             )
+        if self.learned_inverses and net.narrowed:
+            return (
+                f"its layers {', '.join(net.narrowed)} pass on only some of their "
+                "units (the rest kept for an exact inverse), and a learned inverse "
+                "sees only those passed on"
+            )
+        return None
+
+    def check(self, config, net):
+        super().check(config, net)
         if config.untie_after:
             raise UsageError(
                 f"rule={self.name!r} with untie_after={config.untie_after}: a "
