@@ -10,8 +10,8 @@ for several seeds (`--trials`) `urfbtf.runner.trials.run_trials`.
 Bad input ends with a one-paragraph message on stderr, never with a traceback,
 and an exit status: 2 for bad settings, 1 for data that cannot be read or
 downloaded and for a run directory that cannot be written (a full disk) or holds
-other files, 3 for a run that diverged (its loss became NaN or infinite; see
-`urfbtf.runner.divergence`).
+other files or that another live run holds (`urfbtf.runner.lock`), 3 for a run
+that diverged (its loss became NaN or infinite; see `urfbtf.runner.divergence`).
 """
 
 from __future__ import annotations
