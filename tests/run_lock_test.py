@@ -2,6 +2,7 @@
 once, names the live run and changes nothing there; a lock left by a killed
 run blocks nothing; a directory refused for other reasons gets no lock file."""
 
+import errno
 import json
 import os
 import re
@@ -90,6 +91,23 @@ def test_a_lock_of_a_killed_process_blocks_nothing(tmp_path):
         holder.wait()
     with lock.held(tmp_path):
         assert json.loads((tmp_path / lock.LOCK_NAME).read_text())["pid"] == os.getpid()
+
+
+def test_without_flock_a_run_goes_on_unlocked(tmp_path, monkeypatch):
+    monkeypatch.setattr(lock, "fcntl", None)  # As on Windows.
+    with lock.held(tmp_path), lock.held(tmp_path):
+        pass
+    lock.refuse_if_held(tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_on_a_filesystem_without_locks_a_run_goes_on_unlocked(tmp_path, monkeypatch):
+    def no_locks(descriptor, operation):
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(lock.fcntl, "flock", no_locks)  # NFS without lockd.
+    with lock.held(tmp_path), lock.held(tmp_path):
+        pass
 
 
 def test_a_foreign_directory_is_refused_without_a_lock_file(tmp_path):

@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import datetime
 import errno
-import fcntl
 import json
 import os
 import socket
@@ -30,6 +29,11 @@ from pathlib import Path
 from absl import logging
 
 from urfbtf.errors import RunFilesError, files_error
+
+try:
+    import fcntl
+except ImportError:  # Windows has no flock: runs there go unlocked, with a warning.
+    fcntl = None
 
 LOCK_NAME = ".lock"
 
@@ -63,6 +67,9 @@ def acquire(model_dir: str | os.PathLike) -> int | None:
     holds it (closing it, or the process ending, releases the lock); None on a
     filesystem that cannot lock, after a warning."""
     path = Path(model_dir) / LOCK_NAME
+    if fcntl is None:
+        _warn_unlocked(path, "this system has no flock")
+        return None
     try:
         # No O_TRUNC: opening a live run's lock file must not change it.
         descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
@@ -74,13 +81,7 @@ def acquire(model_dir: str | os.PathLike) -> int | None:
         holder = _read_holder(descriptor)
         os.close(descriptor)
         if error.errno in _NO_LOCKS:
-            logging.warning(
-                "Cannot lock %s (%s): this filesystem does not support locks, so "
-                "nothing stops a second run from writing into %s at the same time.",
-                path,
-                os.strerror(error.errno),
-                model_dir,
-            )
+            _warn_unlocked(path, os.strerror(error.errno))
             return None
         if error.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
             raise files_error(error, f"lock {path}") from error
@@ -93,6 +94,8 @@ def refuse_if_held(model_dir: str | os.PathLike) -> None:
     """Raises `RunInUseError` if a live run holds the lock of `model_dir`;
     creates and changes nothing (for a run about to be refused for another
     reason, to which a live run is the better one to give)."""
+    if fcntl is None:
+        return
     try:
         descriptor = os.open(Path(model_dir) / LOCK_NAME, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
@@ -123,6 +126,16 @@ def in_use_message(model_dir: Path, holder: dict | None) -> str:
         "their files, so this run stopped without changing anything there. Wait "
         "for that run to end, or stop it and run this command again (a stopped run "
         "resumes from its last checkpoint); or pass another --model_dir."
+    )
+
+
+def _warn_unlocked(path: Path, reason: str) -> None:
+    logging.warning(
+        "Cannot lock %s (%s), so nothing stops a second run from writing into %s "
+        "at the same time.",
+        path,
+        reason,
+        path.parent,
     )
 
 
