@@ -8,7 +8,8 @@ this package.
 
 Modules, in the order a run meets them:
 
-* `main`: the command line; `flags`: the absl flags of the declared settings.
+* `main`: the command line; `flags`: the absl flags of the declared settings;
+  `interrupt`: Ctrl-C, one line and exit status 130.
 * `config`: `Config`, the settings of a run (`config_stub` writes its typed
   stub); `run_settings`: the runner's own; `validation`: their checks.
 * `train`: `run`, one run; `trials`: several seeds of it, scored together.
@@ -18,7 +19,8 @@ Modules, in the order a run meets them:
 * `recorder`: what a run records after every epoch (`evaluation` measures it,
   `tensorboard` writes its scalars; the format is `urfbtf.records`'),
   `divergence`: what happens when it diverges (`watch` finds the step),
-  `checkpoint`: its state on disk, `run_dir`: its directory and config.json.
+  `checkpoint`: its state on disk, `run_dir`: its directory and config.json,
+  `lock`: one run at a time in a directory.
 """
 
 from urfbtf.runner.train import run

@@ -10,8 +10,10 @@ for several seeds (`--trials`) `urfbtf.runner.trials.run_trials`.
 Bad input ends with a one-paragraph message on stderr, never with a traceback,
 and an exit status: 2 for bad settings, 1 for data that cannot be read or
 downloaded and for a run directory that cannot be written (a full disk) or holds
-other files, 3 for a run that diverged (its loss became NaN or infinite; see
-`urfbtf.runner.divergence`).
+other files or that another live run holds (`urfbtf.runner.lock`), 3 for a run
+that diverged (its loss became NaN or infinite; see `urfbtf.runner.divergence`).
+Ctrl-C ends a run with one line, which says at which epoch and that the same
+command resumes it, and status 130 (`urfbtf.runner.interrupt`).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from absl import app, flags, logging
 from urfbtf import nets
 from urfbtf.errors import UrfbtfError, UsageError, files_error
 from urfbtf.runner import config as config_lib
-from urfbtf.runner import train, trials
+from urfbtf.runner import interrupt, train, trials
 from urfbtf.runner.flags import define_flags
 
 FLAGS = flags.FLAGS
@@ -127,7 +129,8 @@ def main(argv: list[str]) -> None:
 
 def cli() -> None:
     """The `urfbtf` command (and `python -m urfbtf`): what `./run.sh` runs."""
-    app.run(main, flags_parser=parse_flags)
+    with interrupt.handled():
+        app.run(main, flags_parser=parse_flags)
 
 
 if __name__ == "__main__":

@@ -4,13 +4,16 @@
 whose checkpoints belong to a run with other settings is refused rather than
 mixed, and one whose files urfbtf did not write is refused rather than read.
 Every file is written to a temporary name and renamed into place
-(`urfbtf.runner.checkpoint.write_text_atomically`).
+(`urfbtf.runner.checkpoint.write_text_atomically`), and one run at a time
+writes there (`claimed`, `urfbtf.runner.lock`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import keras
@@ -18,9 +21,9 @@ import numpy as np
 import tensorflow as tf
 
 import urfbtf
-from urfbtf.errors import RunFilesError, UsageError, files_error
+from urfbtf.errors import RunFilesError, UrfbtfError, UsageError, files_error
 from urfbtf.records import read_records
-from urfbtf.runner import checkpoint, divergence
+from urfbtf.runner import checkpoint, divergence, lock
 from urfbtf.runner.config import Config
 
 
@@ -37,6 +40,36 @@ def versions() -> dict:
         "numpy": np.__version__,
         "python": sys.version.split()[0],
     }
+
+
+@contextlib.contextmanager
+def claimed(
+    config: Config, model_dir: Path, *, write: bool = True
+) -> Iterator[tuple[dict | None, dict | None]]:
+    """`check_same_run` for a run of `config` in `model_dir`, and for a process
+    that writes there, the directory created and locked inside the block.
+
+    The files are checked before the lock file is made, so that a directory
+    refused as another run's or as foreign stays untouched, and again under the
+    lock, since a run that held it in between may have changed them. A process
+    that only reads (a worker of a cluster other than the chief) takes no lock.
+
+    Raises:
+        urfbtf.runner.lock.RunInUseError: a live run holds model_dir.
+        UsageError, RunFilesError: as `check_same_run`; or model_dir cannot be
+            created.
+    """
+    if not write:
+        yield check_same_run(config, model_dir)
+        return
+    try:
+        check_same_run(config, model_dir)
+    except UrfbtfError:
+        lock.refuse_if_held(model_dir)  # A live run is the reason to give first.
+        raise
+    make(model_dir)
+    with lock.held(model_dir):
+        yield check_same_run(config, model_dir)
 
 
 def check_same_run(config: Config, model_dir: Path) -> tuple[dict | None, dict | None]:

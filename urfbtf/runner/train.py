@@ -25,6 +25,7 @@ from urfbtf.runner import (
     checkpoint,
     distribute,
     divergence,
+    interrupt,
     own_loop,
     recorder,
     run_dir,
@@ -98,19 +99,30 @@ def run(config: Config, model_dir=None, *, strategy=None, verbose="auto", log=pr
             on_divergence="stop" (`urfbtf.runner.divergence`).
         urfbtf.errors.RunFilesError: model_dir cannot be created or written, or
             holds files that are not a run's.
+        urfbtf.runner.lock.RunInUseError: another live run holds model_dir
+            (`urfbtf.runner.lock`); nothing there was changed.
+        urfbtf.runner.interrupt.RunInterrupted: Ctrl-C; the same call resumes.
     """
     config.validate()
     model_dir = Path(model_dir) if model_dir is not None else default_model_dir(config)
-    previous, diverged = run_dir.check_same_run(config, model_dir)
-    keras.utils.set_random_seed(config.seed)
-    if config.deterministic:
-        make_deterministic()
-    strategy = strategy or distribute.make_strategy(config.strategy, tpu=config.tpu)
-    _check_batch_sizes(config, strategy)
+    with interrupt.reported(model_dir, config.epochs):
+        keras.utils.set_random_seed(config.seed)
+        if config.deterministic:
+            make_deterministic()
+        strategy = strategy or distribute.make_strategy(config.strategy, tpu=config.tpu)
+        _check_batch_sizes(config, strategy)
+        chief = distribute.is_chief(strategy)
+        # Only the chief of a cluster writes, and so locks model_dir; it is
+        # created before the data, which may take long to download.
+        with run_dir.claimed(config, model_dir, write=chief) as (previous, diverged):
+            return _run_in(
+                config, model_dir, strategy, chief, previous, diverged, verbose, log
+            )
+
+
+def _run_in(config, model_dir, strategy, chief, previous, diverged, verbose, log):
+    """The run in `model_dir`, checked (and for the chief, locked) by `run`."""
     rule = rules.get_rule(config.rule)
-    chief = distribute.is_chief(strategy)
-    if chief:
-        run_dir.make(model_dir)  # Before the data, which may take long to download.
     inputs = data.load_inputs(
         config.dataset,
         config.data_dir,

@@ -3,6 +3,8 @@
 `run_trials(config, trials)` runs seeds seed, seed+1, ... of `config`, each an
 ordinary resumable run in model_dir/trial-K, and summarises their scores (the
 test error averaged over each trial's last epochs) in model_dir/trials.json.
+It holds the lock of model_dir (`urfbtf.runner.lock`) throughout, so that a
+second command on the same directory is refused before it touches any trial.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from urfbtf.records import read_records
-from urfbtf.runner import checkpoint, run_dir, train
+from urfbtf.runner import checkpoint, lock, run_dir, train
 from urfbtf.runner.config import Config
 from urfbtf.runner.train import score_of
 
@@ -36,7 +38,18 @@ def run_trials(config: Config, trials: int, model_dir=None, **run_args) -> dict:
     diverged and trained on) has a null score, and then so have the mean and
     the standard deviation.
     """
+    config.validate()  # Bad settings are refused before base is made.
     base = Path(model_dir) if model_dir is not None else run_dir.default(config)
+    if config.strategy == "multi_worker":
+        # The workers of a cluster share base; each trial's chief locks its own
+        # directory (`urfbtf.runner.train.run`).
+        return _run_trials(config, trials, base, **run_args)
+    run_dir.make(base)
+    with lock.held(base):
+        return _run_trials(config, trials, base, **run_args)
+
+
+def _run_trials(config: Config, trials: int, base: Path, **run_args) -> dict:
     log = run_args.pop("log", print)
     key = score_of(config)
     scores = []
