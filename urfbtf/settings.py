@@ -12,6 +12,7 @@ to the chosen net, rule or data.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -24,7 +25,10 @@ class Setting:
 
     Attributes:
         name: the flag's and the `Config` field's name.
-        type: bool, int, float or str.
+        type: bool, int, float or str. A float setting holds a finite number:
+            NaN and the infinities are refused whatever its `check` says, so
+            that no rate, scale or step runs at infinity and diverges for a
+            reason the run cannot name.
         default: the value when the setting is not given; None only if `optional`.
         help: one line for `--help` and the README's flag table.
         choices: the valid values (or a function returning them, for registries
@@ -68,6 +72,12 @@ class Setting:
                 f"{self.name}={value!r} is invalid: expected "
                 f"{self.valid or 'a value of type ' + self.type.__name__}."
             )
+        if self.type is float and not _finite(value):
+            raise UsageError(
+                f"{self.name}={value!r} is invalid: expected a finite number"
+                f"{' (' + self.valid + ')' if self.valid else ''}, not NaN or "
+                "infinity."
+            )
         if self.validator is not None:
             self.validator(value)
         if self.choices is not None and value not in self.valid_choices():
@@ -105,6 +115,13 @@ def _has_type(value, kind: type) -> bool:
     if kind is float:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     return isinstance(value, kind)
+
+
+def _finite(number) -> bool:
+    try:
+        return math.isfinite(number)
+    except OverflowError:  # an int too large for a float
+        return False
 
 
 def unique(settings: Iterable[Setting]) -> dict[str, Setting]:
