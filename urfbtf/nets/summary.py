@@ -34,4 +34,7 @@ def summary(net, dropout: float = 0.0) -> NetSummary:
         if not isinstance(step, (InvConv, InvDense))
         and not (isinstance(step, Output) and step.square)
     )
-    return NetSummary(without_inverse, fixed_above_first)
+    square_output = any(
+        isinstance(step, Output) and step.square for step in description
+    )
+    return NetSummary(without_inverse, fixed_above_first, square_output)

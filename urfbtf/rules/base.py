@@ -48,10 +48,13 @@ class NetSummary:
         fixed_above_first: the names of the learning layers above the first
             that are not invertible (neither an invertible conv or dense layer
             nor a square output layer), in order.
+        square_output: the output layer is square, its classes the first of
+            its units and the rest auxiliary (GAIT-prop's invertible nets).
     """
 
     without_inverse: tuple[str, ...] = ()
     fixed_above_first: tuple[str, ...] = ()
+    square_output: bool = False
 
 
 class Rule:
