@@ -15,7 +15,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from urfbtf import alignment, probes
+from urfbtf import alignment, arguments, probes
 from urfbtf.errors import UsageError
 from urfbtf.records import PROBES_FILE, append_line, jsonable
 
@@ -56,15 +56,16 @@ class Alignment(keras.callbacks.Callback):
     def __init__(self, data, every: int = 100, log_dir=None):
         super().__init__()
         if not isinstance(data, (tuple, list)) or len(data) != 2:
-            raise UsageError(
-                "Alignment(data=...) takes a pair (x, y): the fixed batch the "
-                f"probes use; got {type(data).__name__}."
+            raise arguments.refuse(
+                "data", data, "a pair (x, y): the fixed batch the probes use"
             )
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise UsageError(
-                f"Alignment(every={every!r}): the number of training steps between "
-                "probes, an integer >= 1."
-            )
+        steps = "an integer >= 1: the training steps between probes"
+        arguments.check_integer("every", every, steps)
+        if every < 1:
+            raise arguments.refuse("every", every, steps)
+        arguments.check_path(
+            "log_dir", log_dir, "a directory (str or path), or None for no files"
+        )
         self.x, self.y = data
         self.every = every
         self.log_dir = None if log_dir is None else Path(log_dir)

@@ -1,17 +1,18 @@
 """The rule registry: every learning rule by the name `--rule` and the layers use.
 
-It imports nothing of urfbtf but `urfbtf.errors`, so that any module, however
-low, can resolve a rule's name: a layer holds the rule object `get_rule` gives
-it, and never imports the rule families. The families register themselves when
-`urfbtf.rules` is imported (which `import urfbtf` does first), so by the time a
-layer is made every rule of the library is here; a rule of one's own is one
-`register` call (`urfbtf.rules.Rule`). The family that holds the default rule
-(Amit 2019's urfb, `urfbtf.rules.DEFAULT_RULE`) registers it as the default: no
-module outside `urfbtf.rules` spells a rule's name.
+It imports nothing of urfbtf but `urfbtf.errors` and `urfbtf.arguments`, so that
+any module, however low, can resolve a rule's name: a layer holds the rule
+object `get_rule` gives it, and never imports the rule families. The families
+register themselves when `urfbtf.rules` is imported (which `import urfbtf` does
+first), so by the time a layer is made every rule of the library is here; a rule
+of one's own is one `register` call (`urfbtf.rules.Rule`). The family that holds
+the default rule (Amit 2019's urfb, `urfbtf.rules.DEFAULT_RULE`) registers it as
+the default: no module outside `urfbtf.rules` spells a rule's name.
 """
 
 from __future__ import annotations
 
+from urfbtf.arguments import refuse
 from urfbtf.errors import UsageError
 
 # name -> rule (an `urfbtf.rules.Rule`), in registration order.
@@ -47,6 +48,12 @@ def get_rule(name):
     Raises `UsageError` for unknown names."""
     if not isinstance(name, str) and _is_rule(name):
         return name
+    if not isinstance(name, str):
+        raise refuse(
+            "rule",
+            name,
+            f"a rule name (str) or a urfbtf.rules.Rule; rules: {', '.join(RULES)}",
+        )
     if name not in RULES:
         raise UsageError(
             f"Unknown learning rule {name!r}. Valid rules: "

@@ -12,9 +12,11 @@ to the chosen net, rule or data.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable
+import math
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from urfbtf.arguments import check_mapping, refuse
 from urfbtf.errors import UsageError
 
 
@@ -24,7 +26,10 @@ class Setting:
 
     Attributes:
         name: the flag's and the `Config` field's name.
-        type: bool, int, float or str.
+        type: bool, int, float or str. A float setting holds a finite number:
+            NaN and the infinities are refused whatever its `check` says, so
+            that no rate, scale or step runs at infinity and diverges for a
+            reason the run cannot name.
         default: the value when the setting is not given; None only if `optional`.
         help: one line for `--help` and the README's flag table.
         choices: the valid values (or a function returning them, for registries
@@ -64,9 +69,15 @@ class Setting:
         if value is None and self.optional:
             return
         if not _has_type(value, self.type):
+            kind = _TYPE_WORDS.get(self.type, f"a {self.type.__name__}")
+            raise refuse(
+                self.name, value, f"{kind}: {self.valid}" if self.valid else kind
+            )
+        if self.type is float and not _finite(value):
             raise UsageError(
-                f"{self.name}={value!r} is invalid: expected "
-                f"{self.valid or 'a value of type ' + self.type.__name__}."
+                f"{self.name}={value!r} is invalid: expected a finite number"
+                f"{' (' + self.valid + ')' if self.valid else ''}, not NaN or "
+                "infinity."
             )
         if self.validator is not None:
             self.validator(value)
@@ -97,6 +108,15 @@ class Setting:
         return self.help
 
 
+# What a value of each type of setting is, in an error message.
+_TYPE_WORDS = {
+    bool: "True or False",
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+}
+
+
 def _has_type(value, kind: type) -> bool:
     if kind is bool:
         return isinstance(value, bool)
@@ -105,6 +125,37 @@ def _has_type(value, kind: type) -> bool:
     if kind is float:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     return isinstance(value, kind)
+
+
+def _finite(number) -> bool:
+    try:
+        return math.isfinite(number)
+    except OverflowError:  # an int too large for a float
+        return False
+
+
+def with_defaults(
+    settings: Iterable[Setting], given: Mapping | None, *, owner: str
+) -> dict[str, Any]:
+    """{name: value} of `settings`: `given` ({name: value}, the API's
+    `rule_settings`) over their defaults. Raises `UsageError` for a name none
+    of them declares (naming those that are, of `owner`, "rule 'tp'") and for
+    an invalid value (`Setting.validate`)."""
+    check_mapping(
+        "rule_settings", given, f"a mapping {{name: value}} of the settings of {owner}"
+    )
+    declared = {setting.name: setting for setting in settings}
+    unknown = sorted(set(given or {}) - set(declared), key=str)
+    if unknown:
+        raise UsageError(
+            f"rule_settings names {', '.join(map(repr, unknown))}, which {owner} "
+            f"does not have; its settings are: {', '.join(declared) or 'none'}."
+        )
+    values = {name: setting.default for name, setting in declared.items()}
+    for name, value in (given or {}).items():
+        declared[name].validate(value)
+        values[name] = value
+    return values
 
 
 def unique(settings: Iterable[Setting]) -> dict[str, Setting]:

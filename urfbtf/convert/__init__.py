@@ -33,7 +33,7 @@ from collections.abc import Iterable, Mapping
 
 import keras
 
-from urfbtf import registry
+from urfbtf import arguments, registry, settings
 from urfbtf.convert.flatten import calls_of, functional_graph
 from urfbtf.convert.names import unique_names
 from urfbtf.convert.plan import plan_blocks
@@ -114,6 +114,10 @@ def convert(
             "it needs nets of its own. Build one with urfbtf.nets.build_net(..., "
             f"rule={rule.name!r}), or convert to another rule."
         )
+    layers = _check_arguments(model, layers=layers, strict=strict)
+    arguments.check_integer("seed", seed, "an integer or None", optional=True)
+    seed = None if seed is None else int(seed)  # numpy's too, which Keras refuses
+    arguments.check_str("feedback", feedback, "'random' or 'copy'")
     if feedback not in FEEDBACK_CHOICES:
         raise UsageError(
             f"feedback={feedback!r}: valid values are "
@@ -141,11 +145,12 @@ def convert(
             "convert only the layers named."
         )
 
-    settings = {s.name: s.default for s in rule.settings}
-    settings.update(rule_settings or {})
+    values = settings.with_defaults(
+        rule.settings, rule_settings, owner=f"rule {rule.name!r}"
+    )
     rebuild = Rebuilder(
         rule,
-        settings,
+        values,
         num_classes=int(graph.outputs[0].shape[-1]),
         names=unique_names(calls),
         converted=converted,
@@ -154,7 +159,7 @@ def convert(
         seed=seed,
     )
     inputs, outputs = rebuild.run(graph, calls, ids)
-    result = rule.build_model(inputs, outputs, name=model.name, settings=settings)
+    result = rule.build_model(inputs, outputs, name=model.name, settings=values)
     # Every layer is built now that the graph is: its weights can be set.
     for key, (layer, new) in rebuild.made.items():
         if key in converted:
@@ -162,3 +167,17 @@ def convert(
         elif new is not layer:
             copy_weights(new, layer)
     return result
+
+
+def _check_arguments(model, *, layers, strict) -> list[str] | None:
+    """Refuses arguments of the wrong type, naming each (the rule, the
+    connectivity, the feedback and the rule's settings are checked where they
+    are read); returns the names of `layers` as a list."""
+    if not isinstance(model, keras.Model):
+        raise arguments.refuse(
+            "model", model, "a keras.Model (functional or Sequential, built)"
+        )
+    arguments.check_bool("strict", strict)
+    return arguments.name_list(
+        "layers", layers, "a list of layer names, or None for every layer"
+    )

@@ -97,7 +97,7 @@ def scan(paths: list[str], directory: str) -> list[ShardInfo]:
     """
     keys = {path: _file_key(path) for path in paths}
     cached = _read_cache(directory)
-    found = {p: ShardInfo(**cached[keys[p]]) for p in paths if keys[p] in cached}
+    found = {p: cached[keys[p]] for p in paths if keys[p] in cached}
     todo = [p for p in paths if p not in found]
     if todo:
         logging.warning(
@@ -111,7 +111,7 @@ def scan(paths: list[str], directory: str) -> list[ShardInfo]:
             # map keeps the order, so the first bad shard in name order is named.
             for path, info in zip(todo, pool.map(_scan_one, todo), strict=True):
                 found[path] = info
-        cached.update({keys[p]: dataclasses.asdict(found[p]) for p in todo})
+        cached.update({keys[p]: found[p] for p in todo})
         _write_cache(directory, cached)
     return [found[p] for p in paths]
 
@@ -192,7 +192,11 @@ def _scan_one(path: str) -> ShardInfo:
     return ShardInfo(count, low, high, tuple(int(d) for d in image.shape))
 
 
-def _read_cache(directory: str) -> dict:
+def _read_cache(directory: str) -> dict[str, ShardInfo]:
+    """{file key: ShardInfo} of the cache file. A cache that cannot be read or
+    parsed, of another version or of the wrong structure (a list, an entry of
+    the wrong types) is ignored where it is wrong: it costs only a rescan of
+    the shards it should have held, and the rescan rewrites it."""
     path = cache_path(directory)
     try:
         cached = json.loads(path.read_text())
@@ -200,14 +204,38 @@ def _read_cache(directory: str) -> dict:
         return {}
     if not isinstance(cached, dict) or cached.get("version") != _CACHE_VERSION:
         return {}
-    return cached.get("shards", {})
+    entries = cached.get("shards")
+    if not isinstance(entries, dict):
+        return {}
+    infos = {key: _shard_info(entry) for key, entry in entries.items()}
+    return {key: info for key, info in infos.items() if info is not None}
 
 
-def _write_cache(directory: str, shards: dict) -> None:
+def _shard_info(entry) -> ShardInfo | None:
+    """The `ShardInfo` a cache entry holds, or None unless it is exactly what
+    `_write_cache` writes (a bool is not a count, a shape has three sides)."""
+    fields = [field.name for field in dataclasses.fields(ShardInfo)]
+    if not isinstance(entry, dict) or sorted(entry) != sorted(fields):
+        return None
+    shape = entry["first_shape"]
+    numbers = [entry["count"], entry["min_label"], entry["max_label"]]
+    if not isinstance(shape, list) or len(shape) != 3:
+        return None
+    if not all(type(n) is int for n in [*numbers, *shape]):
+        return None
+    if entry["count"] < 1 or entry["min_label"] > entry["max_label"]:
+        return None
+    if min(shape) < 1:
+        return None
+    return ShardInfo(*numbers, tuple(shape))
+
+
+def _write_cache(directory: str, shards: dict[str, ShardInfo]) -> None:
     """Writes the cache atomically; a cache that cannot be written only costs
     the next run another scan."""
     path = cache_path(directory)
-    text = json.dumps({"version": _CACHE_VERSION, "shards": shards})
+    entries = {key: dataclasses.asdict(info) for key, info in shards.items()}
+    text = json.dumps({"version": _CACHE_VERSION, "shards": entries})
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(f".{os.getpid()}.tmp")

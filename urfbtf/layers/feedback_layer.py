@@ -32,7 +32,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from urfbtf import registry
+from urfbtf import arguments, registry
 from urfbtf.backward import linear
 from urfbtf.errors import UsageError
 from urfbtf.layers.initializers import (
@@ -87,6 +87,9 @@ class FeedbackLayer(keras.layers.Layer):
             registry.get_rule(rule) if rule is not None else registry.default_rule()
         )
         check_connectivity(connectivity, self.rule)
+        arguments.check_bool("use_bias", use_bias)
+        arguments.check_number("feedback_clip", feedback_clip, "a scale >= 0")
+        arguments.check_integer("seed", seed, "an integer or None", optional=True)
         self.connectivity = float(connectivity)
         self.use_bias = use_bias
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
@@ -95,7 +98,7 @@ class FeedbackLayer(keras.layers.Layer):
         self.feedback_clip = float(feedback_clip)
         # A concrete seed now, like Keras' initializers: the masks then depend
         # only on `keras.utils.set_random_seed` and the order layers are made in.
-        self.seed = seed if seed is not None else random.randint(1, 10**9)
+        self.seed = int(seed) if seed is not None else random.randint(1, 10**9)
 
     def kernel_shape(self, input_shape) -> tuple[int, ...]:
         """The shape of W (and of R)."""
@@ -240,6 +243,9 @@ class FeedbackLayer(keras.layers.Layer):
 def check_connectivity(connectivity: float, rule) -> None:
     """Raises `UsageError` unless `connectivity` is valid for `rule` (an
     `urfbtf.rules.Rule`)."""
+    arguments.check_number(
+        "connectivity", connectivity, "a number in (0, 1]: the fraction kept"
+    )
     if not 0.0 < connectivity <= 1.0:
         raise UsageError(
             f"connectivity={connectivity!r} is outside (0, 1]: it is the fraction of "

@@ -17,12 +17,14 @@ take part in the max (Keras' SAME pool pads with -inf and centres differently).
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Mapping
+import numbers
+from collections.abc import Iterable, Mapping
 
 import keras
 
-from urfbtf import registry
+from urfbtf import arguments, registry, settings
 from urfbtf.errors import UsageError
 from urfbtf.graph import Block
 from urfbtf.layers import (
@@ -95,8 +97,9 @@ class NetBuilder:
         self.description = tuple(description)
         self.num_classes = num_classes
         self.rule = registry.get_rule(rule)
-        self.rule_settings = {s.name: s.default for s in self.rule.settings}
-        self.rule_settings.update(rule_settings or {})
+        self.rule_settings = settings.with_defaults(
+            self.rule.settings, rule_settings, owner=f"rule {self.rule.name!r}"
+        )
         self.options = options
         self.untie = check_untie(self.description, options.untie)
         self.layers: Layers = layers_of(self.description)
@@ -268,6 +271,7 @@ def build_net(
         lists its learning blocks.
     """
     rule = registry.get_rule(rule) if rule is not None else registry.default_rule()
+    _check_arguments(input_shape, num_classes, options)
     make = builder(
         get_description(net),
         num_classes=num_classes,
@@ -280,3 +284,25 @@ def build_net(
     if model_class is not None:
         return model_class(inputs, outputs, name=name)
     return rule.build_model(inputs, outputs, name=name, settings=make.rule_settings)
+
+
+def _check_arguments(input_shape, num_classes, options: Mapping) -> None:
+    """Refuses `build_net`'s arguments of the wrong type or an option
+    `NetOptions` does not have, naming each (the net, the rule and its settings
+    are checked where they are read)."""
+    sides = "a tuple of positive integers, (height, width, channels) for images"
+    if isinstance(input_shape, (str, bytes)) or not isinstance(input_shape, Iterable):
+        raise arguments.refuse("input_shape", input_shape, sides)
+    for side in input_shape:
+        if isinstance(side, bool) or not isinstance(side, numbers.Integral) or side < 1:
+            raise arguments.refuse("input_shape", input_shape, sides)
+    arguments.check_integer("num_classes", num_classes, "a positive integer")
+    if num_classes < 1:
+        raise arguments.refuse("num_classes", num_classes, "a positive integer")
+    known = [field.name for field in dataclasses.fields(NetOptions)]
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise UsageError(
+            f"build_net got {', '.join(unknown)}, which is neither an argument nor "
+            f"an option of the net; its options are: {', '.join(known)}."
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from urfbtf.arguments import refuse
 from urfbtf.errors import UsageError
 from urfbtf.nets import amit, bartunov, frenkel, gait
 
@@ -15,6 +16,12 @@ NETS: dict[str, tuple] = {
 
 def get_description(net) -> tuple:
     """The description of `net` (a name from `NETS`, or a description itself)."""
+    if not isinstance(net, (str, tuple, list)):
+        raise refuse(
+            "net",
+            net,
+            f"a net's name ({', '.join(NETS)}) or a description (a tuple of steps)",
+        )
     if not isinstance(net, str):
         return tuple(net)
     if net not in NETS:

@@ -39,7 +39,10 @@ def summary(net, dropout: float = 0.0) -> NetSummary:
         for step in description
         if isinstance(step, (InvConv, InvDense)) and step.keep is not None
     )
-    return NetSummary(without_inverse, fixed_above_first, narrowed)
+    square_output = any(
+        isinstance(step, Output) and step.square for step in description
+    )
+    return NetSummary(without_inverse, fixed_above_first, narrowed, square_output)
 
 
 def trainable_by(rule, dropout: float = 0.0) -> list[str]:

@@ -50,11 +50,14 @@ class NetSummary:
             nor a square output layer), in order.
         narrowed: the names of the hidden invertible layers that pass on only
             their first units, keeping the rest for an exact inverse, in order.
+        square_output: the output layer is square, its classes the first of
+            its units and the rest auxiliary (GAIT-prop's invertible nets).
     """
 
     without_inverse: tuple[str, ...] = ()
     fixed_above_first: tuple[str, ...] = ()
     narrowed: tuple[str, ...] = ()
+    square_output: bool = False
 
 
 class Rule:

@@ -109,6 +109,16 @@ class TargetPropagation(TargetRule):
                 "is the one-hot label of the predicted distribution softmax(h_L), "
                 "so it needs --loss=softmax and a linear output layer."
             )
+        if self.top == "label" and net.square_output:
+            # Its output target has one unit per class, and the square output
+            # layer's inverse reads all of its units (a traceback before).
+            raise UsageError(
+                f"rule={self.name!r} with net={config.net!r}: its output target "
+                "is the one-hot label over the classes, and this net's output "
+                "layer is square, wider than its classes (an invertible net's). "
+                "Use a net with an output unit per class (a bartunov_* net), or "
+                "rule tp or dtp on this net."
+            )
 
     # The targets ---------------------------------------------------------------
 
