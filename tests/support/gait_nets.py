@@ -2,39 +2,29 @@
 (urfbtf.rules.target.gait), and what those tests measure them with: the update
 backpropagation would make, and the angle between two updates."""
 
-import keras
 import numpy as np
 import tensorflow as tf
 
-from urfbtf import losses, nets, rules
+from urfbtf import rules
 from urfbtf.metrics import ErrorRate
+from urfbtf.nets import gait_training
 from urfbtf.nets.steps import Conv, Dense, InvConv, InvDense, Layers, Output
 
 LAYERS = Layers(bias=True, bias_init="zeros", kernel="orthogonal")
 
 
 def compiled(description, rule, input_shape, *, classes=3, **settings):
-    rule = rules.get_rule(rule)
-    values = {s.name: s.default for s in rule.settings}
-    values.update(settings)
-    keras.utils.set_random_seed(0)
-    model = nets.build_net(
+    """`description` under `rule`, as the GAIT flagfiles set a net up, at Adam
+    1e-3, with the error rate as its metric."""
+    return gait_training.compiled_model(
         description,
+        rule,
+        settings,
+        lr=1e-3,
         input_shape=input_shape,
         num_classes=classes,
-        rule=rule,
-        rule_settings=values,
-        activation="leaky_relu",
-        kernel_initializer="orthogonal",
-    )
-    rule.compile(
-        model,
-        make_optimizer=lambda lr=None: keras.optimizers.Adam(1e-3),
-        settings=values,
-        loss=losses.get_loss("softmax"),
         metrics=[ErrorRate()],
     )
-    return model
 
 
 def dense_net(depth=3, width=8):
