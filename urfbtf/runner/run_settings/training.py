@@ -5,8 +5,6 @@ Defaults are Amit (2019)'s, section 4: plain SGD with step 0.1 and batch 500.
 
 from __future__ import annotations
 
-import math
-
 from urfbtf.errors import UsageError
 from urfbtf.runner.run_settings.conditions import POSITIVE, unless
 from urfbtf.settings import Setting
@@ -58,7 +56,7 @@ SETTINGS: tuple[Setting, ...] = (
         float,
         0.1,
         "Learning rate (the paper's time step).",
-        check=lambda lr: math.isfinite(lr) and lr > 0,
+        check=lambda lr: lr > 0,  # Finite, as every float setting (Setting).
         valid="a positive learning rate (the paper uses 0.1)",
     ),
     Setting(
@@ -80,7 +78,7 @@ SETTINGS: tuple[Setting, ...] = (
         float,
         ADAM_EPSILON,
         "Adam: constant added to the root of the second moment (default: Keras').",
-        check=lambda e: math.isfinite(e) and e > 0,
+        check=lambda e: e > 0,
         valid="a positive constant",
         applies=_ADAM_ONLY,
     ),
