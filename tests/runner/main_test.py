@@ -1,6 +1,5 @@
 """The command line: flagfile selection by --net, and clear errors for bad input."""
 
-import os
 import re
 import subprocess
 import sys
@@ -57,6 +56,33 @@ def _run(*args, cwd=REPO):
         text=True,
         timeout=300,
     )
+
+
+def _run_in_process(args, capsys):
+    """What `urfbtf ARGS` exits with and prints, in this process.
+
+    The command's own path (parse_flags, then main) without a new interpreter:
+    each subprocess costs seconds of TensorFlow import, and the messages are
+    the same (`test_the_command_line_prints_the_same_message` runs one).
+    """
+    if not any(a.startswith(("--dataset", "--data_dir")) for a in args):
+        args = ("--dataset=cifar10_sample", *args)
+    try:
+        main.parse_flags(["urfbtf", *args])
+        main.main(["urfbtf"])
+        status = 0
+    except SystemExit as stop:
+        status = stop.code
+    finally:
+        FLAGS.unparse_flags()
+    return status, capsys.readouterr().err
+
+
+def _assert_one_paragraph(stderr, expected):
+    assert "Traceback" not in stderr
+    error = stderr[stderr.index("urfbtf: error:") :]
+    assert len(error.strip().splitlines()) == 1  # One paragraph.
+    assert re.search(expected, error), error
 
 
 @pytest.mark.parametrize(
@@ -122,14 +148,28 @@ def _run(*args, cwd=REPO):
     ],
 )
 def test_bad_input_ends_with_a_clear_message_and_status(
-    args, status, expected, tmp_path
+    args, status, expected, tmp_path, capsys
 ):
+    code, stderr = _run_in_process(
+        ["--epochs=1", *args, f"--model_dir={tmp_path / 'run'}"], capsys
+    )
+    assert code == status, stderr
+    _assert_one_paragraph(stderr, expected)
+
+
+@pytest.mark.parametrize(
+    "args,status,expected",
+    [
+        (["--net=resnet"], 2, r"'resnet'.*simpnet, deepnet, deepernet"),
+        (["--data_dir=/nonexistent/cifar"], 1, r"/nonexistent/cifar.*does not exist"),
+    ],
+)
+def test_the_command_line_prints_the_same_message(args, status, expected, tmp_path):
+    # The real command, once for a settings error and once for a data error:
+    # what the in-process cases above check holds through `python -m urfbtf`.
     result = _run("--epochs=1", *args, f"--model_dir={tmp_path / 'run'}")
     assert result.returncode == status, result.stderr
-    assert "Traceback" not in result.stderr
-    error = result.stderr[result.stderr.index("urfbtf: error:") :]
-    assert len(error.strip().splitlines()) == 1  # One paragraph.
-    assert re.search(expected, error), error
+    _assert_one_paragraph(result.stderr, expected)
 
 
 @pytest.mark.parametrize(
@@ -147,29 +187,17 @@ def test_bad_input_ends_with_a_clear_message_and_status(
         ),
     ],
 )
-def test_bad_tf_config_for_multi_worker_is_a_usage_error(tf_config, expected, tmp_path):
-    env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
+def test_bad_tf_config_for_multi_worker_is_a_usage_error(
+    tf_config, expected, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
     if tf_config is not None:
-        env["TF_CONFIG"] = tf_config
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "urfbtf",
-            "--strategy=multi_worker",
-            "--epochs=1",
-            "--dataset=cifar10_sample",
-            f"--model_dir={tmp_path}",
-        ],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+        monkeypatch.setenv("TF_CONFIG", tf_config)
+    code, stderr = _run_in_process(
+        ["--strategy=multi_worker", "--epochs=1", f"--model_dir={tmp_path}"], capsys
     )
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    assert re.search(expected, result.stderr), result.stderr
+    assert code == 2, stderr
+    _assert_one_paragraph(stderr, expected)
 
 
 def test_corrupt_data_dir_is_a_data_error(tmp_path):
