@@ -189,3 +189,19 @@ def test_a_loss_a_rule_cannot_read_is_refused_by_name():
         losses.compiled_loss("no_such_loss")
     with pytest.raises(UsageError, match=r"loss=\['mse', 'mse'\]"):
         losses.compiled_loss(["mse", "mse"])
+
+
+@pytest.mark.parametrize("rule", ["dfa", "drtp"])
+def test_one_hot_targets_train_as_their_labels_under_a_direct_rule(rule):
+    x, y = _data()
+    models = []
+    for loss, labels in (
+        ("sparse_categorical_crossentropy", y),
+        ("categorical_crossentropy", np.eye(3, dtype="float32")[y]),
+    ):
+        model = urfbtf.convert(_plain_net("softmax"), rule, seed=0)
+        model.compile(keras.optimizers.SGD(0.5), loss)
+        _one_step(model, x, labels)
+        models.append(model)
+    for a, b in zip(models[0].weights, models[1].weights, strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6, err_msg=a.path)

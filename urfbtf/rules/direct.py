@@ -56,6 +56,14 @@ SIGNALS = ("error", "sign", "target", "none")
 
 
 def _one_hot(labels: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
+    """y*, [batch, classes]: the one-hot target of integer labels, or the
+    labels themselves when they already hold one value per class (the one-hot
+    targets of categorical cross-entropy)."""
+    labels = tf.convert_to_tensor(labels)
+    classes = like.shape[-1]
+    one_per_class = len(labels.shape) == 2 and labels.shape[-1] == classes
+    if one_per_class and classes not in (None, 1):
+        return tf.cast(labels, like.dtype)
     labels = tf.reshape(tf.cast(labels, tf.int32), [-1])
     return tf.one_hot(labels, tf.shape(like)[-1], dtype=like.dtype)
 
@@ -90,7 +98,7 @@ def output_error(loss, outputs: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
         return predicted - _one_hot(labels, outputs)
     if function is keras.losses.categorical_crossentropy:
         predicted = tf.nn.softmax(outputs) if from_logits else outputs
-        return predicted - tf.cast(labels, outputs.dtype)
+        return predicted - _one_hot(labels, outputs)
     if function is keras.losses.binary_crossentropy:
         predicted = tf.sigmoid(outputs) if from_logits else outputs
         return predicted - tf.cast(tf.reshape(labels, tf.shape(outputs)), outputs.dtype)
@@ -110,7 +118,8 @@ def direct_signal(kind: str, error: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
         kind: "error" (dfa: e), "sign" (sdfa: sign(e)), "target" (drtp: y*) or
             "none" (shallow: 0).
         error: e = y - y*, `output_error`.
-        labels: integer class labels [batch].
+        labels: integer class labels [batch], or one-hot targets [batch,
+            classes].
     """
     if kind == "error":
         return error
