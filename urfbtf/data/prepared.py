@@ -37,12 +37,16 @@ def tfds_source(dataset: str, directory: str) -> tuple[str, str] | None:
             not where tfds would keep that dataset.
     """
     path = directory.rstrip("/") or "/"
-    if tf.io.gfile.exists(f"{path}/{INFO_FILE}"):
-        return _builder_directory(dataset, path)
     base = dataset.split(":", 1)[0]
-    if tf.io.gfile.glob(f"{path}/{base}/*/{INFO_FILE}"):
-        return dataset, path
-    return None
+    try:
+        own = tf.io.gfile.exists(f"{path}/{INFO_FILE}")
+        holds = not own and tf.io.gfile.glob(f"{path}/{base}/*/{INFO_FILE}")
+    except tf.errors.OpError:
+        # Unreadable: the layouts' check names the directory and the error.
+        return None
+    if own:
+        return _builder_directory(dataset, path)
+    return (dataset, path) if holds else None
 
 
 def _builder_directory(dataset: str, path: str) -> tuple[str, str]:
