@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 import urfbtf
+from tests.support.gait_nets import dense_net
 from urfbtf import losses, nets, registry
 from urfbtf.errors import UsageError
 from urfbtf.nets.steps import Dense, Output
@@ -67,8 +68,6 @@ def test_a_converted_model_trains_with_a_loss_name(rule):
 
 def _built(rule, **rule_settings):
     if rule in EXACT_INVERSES:
-        from tests.support.gait_nets import dense_net
-
         description, options = dense_net(), {"activation": "leaky_relu"}
     else:
         description, options = (Dense("dense1", 8), Dense("dense2", 8), Output()), {}
@@ -182,6 +181,23 @@ def test_a_softmax_output_trains_as_its_logits_under_a_direct_rule(rule):
     assert _kernel(logits_model, "dense1") in changed
     for a, b in zip(logits_model.weights, softmax_model.weights, strict=True):
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5, err_msg=a.path)
+
+
+def test_each_examples_loss_is_read_from_any_form_of_the_compiled_loss():
+    """What the target rules differentiate (`losses.per_example`), against
+    -log p_y in NumPy."""
+    rng = np.random.default_rng(2)
+    probabilities = _softmax(rng.normal(size=(4, 3))).astype("float32")
+    labels = rng.integers(0, 3, 4)
+    expected = -np.log(probabilities[np.arange(4), labels])
+    for loss in (
+        "sparse_categorical_crossentropy",
+        ["sparse_categorical_crossentropy"],
+        {"output": keras.losses.SparseCategoricalCrossentropy()},
+        keras.losses.sparse_categorical_crossentropy,
+    ):
+        each = losses.per_example(loss)(labels, tf.constant(probabilities))
+        np.testing.assert_allclose(each, expected, rtol=1e-5)
 
 
 def test_a_loss_a_rule_cannot_read_is_refused_by_name():
