@@ -10,6 +10,10 @@ class while x_i > -1: a signal each output unit can compute from its own activit
 and the target alone, so the output layer's update is Hebbian too. Losses are
 averaged over the batch, as in the original code. ("BP" in the paper's figures is
 backpropagation with softmax cross-entropy, "BP-H" with this hinge loss.)
+
+The rules that read a model's loss themselves take whatever `model.compile` was
+given (a name, a loss object, a function) through `compiled_loss`,
+`per_example` and `loss_function`.
 """
 
 from __future__ import annotations
