@@ -7,6 +7,7 @@ the run's seed; the official test split is the test set.
 """
 
 import dataclasses
+import os
 import pathlib
 
 import numpy as np
@@ -112,7 +113,7 @@ def load_splits(
         )
 
     if data_dir is not None:
-        found = prepared.tfds_source(dataset, str(pathlib.Path(data_dir).expanduser()))
+        found = prepared.tfds_source(dataset, os.path.expanduser(str(data_dir)))
         if found is not None:  # A directory tfds prepared: read as its tfds name.
             (dataset, tfds_data_dir), data_dir = found, None
     if data_dir is not None:
