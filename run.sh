@@ -3,8 +3,8 @@
 #   ./run.sh [FLAGS...]        train: python -m urfbtf FLAGS (see README.md)
 #   ./run.sh test [ARGS...]    run the test suite (pytest ARGS)
 # On first use it creates a virtual environment in .venv (or $URFBTF_VENV) and
-# installs the package into it; later calls reuse it, reinstalling only when
-# setup.cfg changes.
+# installs the package into it at the tested versions (constraints.txt); later
+# calls reuse it, reinstalling only when setup.cfg or constraints.txt changes.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -13,11 +13,11 @@ python="${PYTHON:-python3}"
 if [ ! -x "$venv/bin/python" ]; then
   "$python" -m venv "$venv"
 fi
-stamp="$venv/.urfbtf-installed-$(cksum setup.cfg pyproject.toml | cksum | cut -d' ' -f1)"
+stamp="$venv/.urfbtf-installed-$(cksum setup.cfg pyproject.toml constraints.txt | cksum | cut -d' ' -f1)"
 if [ ! -e "$stamp" ]; then
   echo "run.sh: installing urfbtf and its dependencies into $venv (log: $venv/install.log)" >&2
   if ! { "$venv/bin/python" -m pip install --upgrade pip &&
-         "$venv/bin/python" -m pip install -e ".[test,plot]"; } > "$venv/install.log" 2>&1; then
+         "$venv/bin/python" -m pip install -c constraints.txt -e ".[test,plot]"; } > "$venv/install.log" 2>&1; then
     tail -n 30 "$venv/install.log" >&2
     echo "run.sh: installation failed; the whole log is in $venv/install.log" >&2
     exit 1

@@ -52,6 +52,34 @@ def test_the_callbacks_numbers_are_the_runners_probes(tmp_path):
     assert lines[-1] == pytest.approx(last, rel=1e-6)
     tags = _tensorboard_tags(tmp_path)
     assert {f"probe/{key}" for key in expected} <= tags
+    assert {f"epoch/{key}" for key in expected} <= tags
+
+
+@pytest.mark.parametrize("in_logs", [False, True])
+def test_the_numbers_stay_out_of_the_progress_bar_unless_asked(capsys, in_logs):
+    model = fitted.converted("frfb")
+    callback = Alignment(fitted.data(16), every=2, in_logs=in_logs)
+    seen = {}
+
+    class Spy(keras.callbacks.Callback):
+        """A callback after Alignment: what the epoch's logs hold for it."""
+
+        def on_epoch_end(self, epoch, logs=None):
+            seen.update(logs)
+
+    x, y = fitted.data()
+    history = model.fit(
+        x, y, batch_size=16, epochs=2, verbose=2, callbacks=[callback, Spy()]
+    )
+    printed = capsys.readouterr().out
+    # Keras' per-epoch line is printed either way, with the loss.
+    assert printed.count("loss:") == 2
+    assert ("wr_corr/dense1" in printed) == in_logs
+    assert ("update_angle/output" in seen) == in_logs
+    # The History keeps them, one value an epoch, either way.
+    for key in ("wr_corr/dense1", "update_angle/output", "signal_angle/conv1"):
+        assert len(history.history[key]) == 2, key
+    assert len(history.history["loss"]) == 2
 
 
 def test_probes_follow_the_runners_schedule_across_epochs_and_executions():
@@ -88,3 +116,5 @@ def test_a_model_without_urfbtf_layers_and_bad_arguments_are_refused():
         Alignment(fitted.data(16), every=0)
     with pytest.raises(UsageError, match=r"pair \(x, y\)"):
         Alignment(np.zeros((4, 3)))
+    with pytest.raises(UsageError, match="in_logs='no'"):
+        Alignment(fitted.data(16), in_logs="no")

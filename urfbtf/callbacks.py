@@ -36,10 +36,12 @@ class Alignment(keras.callbacks.Callback):
     `records`; with `log_dir`, also a line of `log_dir/probes.jsonl` (the
     runner's file, which `tools/plot_alignment.py` draws) and TensorBoard
     scalars `probe/<name>` at that step in `log_dir`. After every epoch the
-    epoch's logs, and so the `History` that `fit` returns, get the epoch's last
-    probe and the W-R metrics and the rule's own per-epoch metrics at the
-    epoch's end (as the runner's metrics.jsonl). Keras' progress bar prints
-    them too: for a large model, fit with verbose=0.
+    `History` that `fit` returns gets the epoch's last probe and the W-R
+    metrics and the rule's own per-epoch metrics at the epoch's end (as the
+    runner's metrics.jsonl), and with `log_dir` they are also TensorBoard
+    scalars `epoch/<name>` at the epoch's index. They stay out of the epoch's
+    logs, and so out of Keras' progress bar (five numbers a layer), unless
+    `in_logs`.
 
     Args:
         data: (x, y), the fixed probe batch. The probes run eagerly on all of
@@ -48,12 +50,15 @@ class Alignment(keras.callbacks.Callback):
         every: training steps between probes.
         log_dir: directory for probes.jsonl and the TensorBoard events; None
             keeps the probes in `records` and the History only.
+        in_logs: also put the epoch's numbers in the epoch's logs, where every
+            later callback reads them (Keras' progress bar prints them; its
+            `TensorBoard`, `CSVLogger` and `EarlyStopping` can use them).
 
     Attributes:
         records: every probe so far, oldest first (`epoch` 0: before training).
     """
 
-    def __init__(self, data, every: int = 100, log_dir=None):
+    def __init__(self, data, every: int = 100, log_dir=None, in_logs: bool = False):
         super().__init__()
         if not isinstance(data, (tuple, list)) or len(data) != 2:
             raise arguments.refuse(
@@ -66,8 +71,11 @@ class Alignment(keras.callbacks.Callback):
         arguments.check_path(
             "log_dir", log_dir, "a directory (str or path), or None for no files"
         )
+        if not isinstance(in_logs, bool):
+            raise arguments.refuse("in_logs", in_logs, "True or False")
         self.x, self.y = data
         self.every = every
+        self.in_logs = in_logs
         self.log_dir = None if log_dir is None else Path(log_dir)
         self.records: list[dict] = []
         self._prober = None
@@ -104,19 +112,32 @@ class Alignment(keras.callbacks.Callback):
             self._probe(self._epoch)
 
     def on_epoch_end(self, epoch, logs=None):
-        if logs is None or not self.records:
+        if not self.records:
             return
         # As the runner's metrics.jsonl: W-R as the epoch ends, the rest from
         # the epoch's last probe.
         last = self.records[-1]
-        logs.update(
-            {
-                key: value
-                for key, value in last.items()
-                if key not in ("step", "epoch") and not key.startswith("wr_")
-            }
-        )
-        logs.update(self.weight_alignment())
+        found = {
+            key: value
+            for key, value in last.items()
+            if key not in ("step", "epoch") and not key.startswith("wr_")
+        }
+        found.update(self.weight_alignment())
+        if self.in_logs and logs is not None:
+            logs.update(found)
+        else:
+            # The History of this fit (Keras sets it on the model as fit
+            # starts), written beside the logs it records.
+            history = getattr(self.model, "history", None)
+            if isinstance(history, keras.callbacks.History):
+                for key, value in found.items():
+                    history.history.setdefault(key, []).append(value)
+        if self._writer is not None:
+            with self._writer.as_default(step=epoch):
+                for key, value in found.items():
+                    if jsonable(value) is not None:
+                        tf.summary.scalar(f"epoch/{key}", value)
+            self._writer.flush()
 
     def on_train_end(self, logs=None):
         if self._writer is not None:

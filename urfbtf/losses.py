@@ -10,6 +10,10 @@ class while x_i > -1: a signal each output unit can compute from its own activit
 and the target alone, so the output layer's update is Hebbian too. Losses are
 averaged over the batch, as in the original code. ("BP" in the paper's figures is
 backpropagation with softmax cross-entropy, "BP-H" with this hinge loss.)
+
+The rules that read a model's loss themselves take whatever `model.compile` was
+given (a name, a loss object, a function) through `compiled_loss`,
+`per_example` and `loss_function`.
 """
 
 from __future__ import annotations
@@ -84,6 +88,52 @@ class SigmoidCrossEntropy(keras.losses.Loss):
             tf.nn.sigmoid_cross_entropy_with_logits(labels=targets, logits=y_pred),
             axis=-1,
         )
+
+
+def compiled_loss(loss):
+    """The one loss a one-output model was compiled with (`model.loss`), as
+    Keras scores it: a name resolved by `keras.losses.get`
+    ("sparse_categorical_crossentropy", "mse", ...), a `keras.losses.Loss`, or
+    a function (labels, outputs) -> each example's loss; a list or dict of one
+    loss is that loss. The rules that read the loss themselves (the direct
+    rules' output error, the target rules' task error) take it from here."""
+    if isinstance(loss, (list, tuple)) and len(loss) == 1:
+        loss = loss[0]
+    elif isinstance(loss, dict) and len(loss) == 1:
+        loss = next(iter(loss.values()))
+    if isinstance(loss, str):
+        try:
+            return keras.losses.get(loss)
+        except ValueError:
+            pass
+    elif isinstance(loss, keras.losses.Loss) or callable(loss):
+        return loss
+    raise UsageError(
+        f"loss={loss!r}: a model that learns by a urfbtf rule takes one loss, as "
+        "model.compile(loss=...) does for one output: a Keras loss name (such as "
+        '"sparse_categorical_crossentropy", "categorical_crossentropy" or "mse"), '
+        "a keras.losses.Loss, or a function (labels, outputs) returning each "
+        "example's loss."
+    )
+
+
+def per_example(loss):
+    """The function (labels, outputs) -> each example's loss of the compiled
+    `loss` (`compiled_loss`), unreduced."""
+    loss = compiled_loss(loss)
+    return loss.call if isinstance(loss, keras.losses.Loss) else loss
+
+
+def loss_function(loss) -> tuple:
+    """(function, from_logits) of the compiled `loss` (`compiled_loss`): the
+    Keras loss function it applies (`keras.losses.sparse_categorical_crossentropy`,
+    ...; None for a `Loss` of another kind) and whether it reads the outputs as
+    logits (a function's own default, False, when called bare)."""
+    loss = compiled_loss(loss)
+    if isinstance(loss, keras.losses.Loss):
+        config = loss.get_config()
+        return getattr(loss, "fn", None), bool(config.get("from_logits", False))
+    return loss, False
 
 
 def zero_output_loss(loss: keras.losses.Loss, num_classes: int) -> float:

@@ -302,6 +302,55 @@ def test_a_label_offset_is_refused_for_tfds_labels(fixed_dir):
         _stream("tiny_fixed", fixed_dir, label_offset=1)
 
 
+# --- a data directory tfds prepared -------------------------------------------
+
+
+@pytest.mark.parametrize("input_path", ["memory", "stream"])
+def test_data_dir_reads_a_tfds_builder_directory_and_its_root(fixed_dir, input_path):
+    by_name = data.load_inputs(
+        "tiny_fixed", input_path=input_path, val_examples=10, tfds_data_dir=fixed_dir
+    )
+    expected = by_name.probe_batch(VALIDATION)
+    for directory in (fixed_dir / "tiny_fixed" / "1.0.0", fixed_dir):
+        loaded = data.load_inputs(
+            "tiny_fixed", str(directory), input_path=input_path, val_examples=10
+        )
+        assert type(loaded) is type(by_name)
+        assert loaded.image_shape == FIXED and loaded.num_classes == CLASSES
+        assert loaded.count("test") == VALIDATION and loaded.count("train") == 50
+        images, labels = loaded.probe_batch(VALIDATION)
+        np.testing.assert_array_equal(labels, expected[1])
+        np.testing.assert_array_equal(images, expected[0])
+
+
+def test_load_splits_reads_a_tfds_builder_directory(fixed_dir):
+    splits = data.load_splits(
+        "tiny_fixed", fixed_dir / "tiny_fixed" / "1.0.0", val_examples=0
+    )
+    assert splits.num_classes == CLASSES
+    indices = _indices(splits.test_images / 255.0)
+    assert sorted(indices) == list(range(1000, 1000 + VALIDATION))
+    assert [_label(i) for i in indices] == list(splits.test_labels)
+
+
+def test_a_tfds_directory_of_another_dataset_or_moved_is_refused(fixed_dir, tmp_path):
+    builder_dir = fixed_dir / "tiny_fixed" / "1.0.0"
+    with pytest.raises(
+        UsageError, match=r"'tiny_fixed'.*'cifar10'.*--dataset=tiny_fixed"
+    ):
+        data.load_inputs("cifar10", str(builder_dir))
+    moved = tmp_path / "somewhere"
+    moved.mkdir()
+    (moved / "dataset_info.json").write_text(
+        (builder_dir / "dataset_info.json").read_text()
+    )
+    with pytest.raises(DataError, match=r"<data dir>/tiny_fixed/1.0.0"):
+        data.load_inputs("tiny_fixed", str(moved))
+    # Anything else keeps the TFRecord layouts' errors.
+    with pytest.raises(DataError, match="No TFRecord shards for dataset 'tiny_fixed'"):
+        data.load_inputs("tiny_fixed", str(fixed_dir / "tiny_fixed"))
+
+
 # --- a whole run --------------------------------------------------------------
 
 

@@ -4,6 +4,9 @@
 
 * `memory` (`urfbtf.data.splits`): whole splits as uint8 arrays; tfds names,
   the shipped sample, the synthetic tasks and the project's TFRecords.
+
+A `data_dir` that tfds prepared (`urfbtf.data.prepared`) is read as the tfds
+name it holds, on either path.
 * `stream` (`urfbtf.data.stream`): TFRecord shards read on the fly; the project's
   layout and the standard ImageNet layout, local or on gs://, and the files of a
   prepared tfds dataset (`urfbtf.data.tfds_stream`).
@@ -21,7 +24,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from urfbtf.data import layouts, pipeline, stream, tfds_stream
+from urfbtf.data import layouts, pipeline, prepared, stream, tfds_stream
 from urfbtf.data.preprocess import Preprocessing
 from urfbtf.data.splits import (
     SYNTHETIC_CLASSIFICATION,
@@ -175,6 +178,10 @@ def load_inputs(
         DataError: data that cannot be found or read.
     """
     check_input(input_path)
+    if data_dir is not None:
+        found = prepared.tfds_source(dataset, data_dir)
+        if found is not None:  # A directory tfds prepared: read as its tfds name.
+            (dataset, tfds_data_dir), data_dir = found, None
     directory = data_dir
     if directory is None and dataset == SAMPLE_DATASET:
         directory = str(SAMPLE_DIR)

@@ -7,11 +7,12 @@ the run's seed; the official test split is the test set.
 """
 
 import dataclasses
+import os
 import pathlib
 
 import numpy as np
 
-from urfbtf.data import synthetic
+from urfbtf.data import prepared, synthetic
 from urfbtf.data.pipeline import scaled
 from urfbtf.data.tfds_source import load_tfds
 from urfbtf.data.tfrecords import SAMPLE_DATASET, SAMPLE_DIR, read_local
@@ -82,8 +83,10 @@ def load_splits(
             "synthetic_classification" / "synthetic_regression". With `data_dir`
             it is the file-name prefix of the local TFRecords.
         data_dir: A directory of local TFRecords `<dataset>-train.tfrecord-*` and
-            `<dataset>-test.tfrecord-*` (see `urfbtf.data.tfrecords`). When given,
-            the data is read from there and tfds is not used.
+            `<dataset>-test.tfrecord-*` (see `urfbtf.data.tfrecords`), read
+            without tfds; or a directory tfds prepared (`urfbtf.data.prepared`:
+            the builder's own, or a data directory holding `<dataset>/`), read
+            by tfds from there.
         val_examples: How many training examples to hold out for validation; None
             means `default_val_examples(dataset)`, 0 means no validation split.
         train_examples: If given, keep only the first this many of the training
@@ -109,6 +112,10 @@ def load_splits(
             "examples, or left unset to use all of them."
         )
 
+    if data_dir is not None:
+        found = prepared.tfds_source(dataset, os.path.expanduser(str(data_dir)))
+        if found is not None:  # A directory tfds prepared: read as its tfds name.
+            (dataset, tfds_data_dir), data_dir = found, None
     if data_dir is not None:
         train_x, train_y, test_x, test_y, num_classes = read_local(
             dataset, pathlib.Path(data_dir).expanduser()

@@ -56,6 +56,14 @@ SIGNALS = ("error", "sign", "target", "none")
 
 
 def _one_hot(labels: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
+    """y*, [batch, classes]: the one-hot target of integer labels, or the
+    labels themselves when they already hold one value per class (the one-hot
+    targets of categorical cross-entropy)."""
+    labels = tf.convert_to_tensor(labels)
+    classes = like.shape[-1]
+    one_per_class = len(labels.shape) == 2 and labels.shape[-1] == classes
+    if one_per_class and classes not in (None, 1):
+        return tf.cast(labels, like.dtype)
     labels = tf.reshape(tf.cast(labels, tf.int32), [-1])
     return tf.one_hot(labels, tf.shape(like)[-1], dtype=like.dtype)
 
@@ -64,28 +72,41 @@ def output_error(loss, outputs: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
     """e = y - y*, per example [batch, classes]: the DFA error of the reference
     code (function.py:57-58), the prediction y minus the target y*.
 
-    y is the prediction the loss scores, made from the model's outputs:
+    `loss` is what the model was compiled with (`losses.compiled_loss`: a name,
+    a loss object or a function); y is the prediction it scores, made from the
+    model's outputs:
     * sigmoid cross-entropy (`losses.SigmoidCrossEntropy`): y = sigmoid(outputs),
       the reference's sigmoid output units (models.py:118-122);
-    * softmax cross-entropy from logits: y = softmax(outputs), as the reference
-      at b84e3fe for CE without an output activation (models.py:48, 119-120);
+    * categorical and sparse categorical cross-entropy: y = softmax(outputs)
+      when the loss reads the outputs as logits (`from_logits=True`), as the
+      reference at b84e3fe for CE without an output activation (models.py:48,
+      119-120), and y = outputs otherwise (the net's own softmax); y* the
+      one-hot target (the labels themselves for categorical cross-entropy);
+    * binary cross-entropy: y = sigmoid(outputs) from logits, else outputs;
     * mean squared error: y = outputs (after the net's output activation) and y*
       the float targets (regression, train.py: `targets = label`).
     Other losses (Amit's hinge) have no prediction to subtract a target from:
     e is then the gradient of each example's own loss with respect to its
     outputs (for the hinge, eq. 5 of Amit 2019).
     """
+    loss = losses.compiled_loss(loss)
     if isinstance(loss, losses.SigmoidCrossEntropy):
         return tf.sigmoid(outputs) - _one_hot(labels, outputs)
-    if isinstance(loss, keras.losses.SparseCategoricalCrossentropy):
-        return tf.nn.softmax(outputs) - _one_hot(labels, outputs)
-    if isinstance(loss, keras.losses.MeanSquaredError):
+    function, from_logits = losses.loss_function(loss)
+    if function is keras.losses.sparse_categorical_crossentropy:
+        predicted = tf.nn.softmax(outputs) if from_logits else outputs
+        return predicted - _one_hot(labels, outputs)
+    if function is keras.losses.categorical_crossentropy:
+        predicted = tf.nn.softmax(outputs) if from_logits else outputs
+        return predicted - _one_hot(labels, outputs)
+    if function is keras.losses.binary_crossentropy:
+        predicted = tf.sigmoid(outputs) if from_logits else outputs
+        return predicted - tf.cast(tf.reshape(labels, tf.shape(outputs)), outputs.dtype)
+    if function is keras.losses.mean_squared_error:
         return outputs - tf.cast(tf.reshape(labels, tf.shape(outputs)), outputs.dtype)
     with tf.GradientTape() as tape:
         tape.watch(outputs)
-        # Loss.call is unreduced: the loss of each example.
-        each = loss.call if isinstance(loss, keras.losses.Loss) else loss
-        total = tf.reduce_sum(each(labels, outputs))
+        total = tf.reduce_sum(losses.per_example(loss)(labels, outputs))
     return tape.gradient(total, outputs)
 
 
@@ -97,7 +118,8 @@ def direct_signal(kind: str, error: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
         kind: "error" (dfa: e), "sign" (sdfa: sign(e)), "target" (drtp: y*) or
             "none" (shallow: 0).
         error: e = y - y*, `output_error`.
-        labels: integer class labels [batch].
+        labels: integer class labels [batch], or one-hot targets [batch,
+            classes].
     """
     if kind == "error":
         return error

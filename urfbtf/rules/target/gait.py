@@ -152,9 +152,9 @@ class ExactInverseTargets(TargetRule):
                 f"above the first exactly, but {'; '.join(problems)}."
             )
 
-    def compile(self, model, **kwargs):
+    def prepare(self, model):
         self._check_model(model)
-        super().compile(model, **kwargs)
+        super().prepare(model)
 
     def _check_model(self, model):
         for stage in model.stages()[1:]:

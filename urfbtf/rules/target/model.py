@@ -104,10 +104,11 @@ class TargetModel(keras.Model):
     Attributes:
         schedule: "parallel" (forward weights and inverses every step) or
             "alternating" (in alternate epochs).
-        inverse_optimizer: the optimizer of the inverses (set by the rule's
-            `compile`), or None when the inverses are not learned.
-        rule_settings: the rule's own settings the model was compiled with
-            (set by the rule's `compile`; its targets read them).
+        inverse_optimizer: the optimizer of the inverses (set by `compile`),
+            or None when the inverses are not learned.
+        rule_settings: the rule's own settings (set by the rule's
+            `build_model` and `compile`, completed with their defaults by
+            `compile`; its targets read them).
         phase: what the training steps train now (BOTH, FORWARD or INVERSE,
             set by `use_phase`), or None before the first epoch.
         phase_steps: {phase: its compiled training step}, for every phase
@@ -178,6 +179,14 @@ class TargetModel(keras.Model):
         return [v for v in self.trainable_variables if id(v) not in inverse]
 
     # Training ------------------------------------------------------------------
+
+    def compile(self, *args, **kwargs):
+        """`keras.Model.compile`, then what the rule needs to train the model
+        (`urfbtf.rules.target.rule.TargetRule.prepare`: its settings, the
+        inverses' optimizer), so that a plain `compile` trains it as the
+        runner does."""
+        super().compile(*args, **kwargs)
+        self.rule.prepare(self)
 
     def local_objective(self, activities, targets, y, weights=None, differences=None):
         """(task loss + Σ_l ‖h_l − ĥ_l‖², task loss).

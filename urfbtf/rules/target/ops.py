@@ -7,16 +7,15 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from urfbtf import losses
+
 
 def example_error(model, y, logits) -> tf.Tensor:
     """∂ℓ_n/∂o_n: the gradient of each example's own task loss at the net's
     output o (so a step along it does not depend on the batch size)."""
     with tf.GradientTape() as tape:
         tape.watch(logits)
-        each = (
-            model.loss.call if isinstance(model.loss, keras.losses.Loss) else model.loss
-        )
-        total = tf.reduce_sum(each(y, logits))
+        total = tf.reduce_sum(losses.per_example(model.loss)(y, logits))
     return tape.gradient(total, logits)
 
 

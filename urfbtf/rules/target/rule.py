@@ -105,6 +105,8 @@ class TargetRule(Rule):
     def build_model(self, inputs, outputs, *, name, settings):
         model = self.model_class(inputs, outputs, name=name)
         model.schedule = settings.get("tp_schedule", "parallel")
+        # Kept on the model, so that a plain `model.compile` trains it with them.
+        model.rule_settings = dict(settings)
         return model
 
     # Configuration -----------------------------------------------------------
@@ -136,7 +138,20 @@ class TargetRule(Rule):
     # Training ----------------------------------------------------------------
 
     def compile(self, model, *, make_optimizer, settings, **kwargs):
+        model.rule_settings = dict(settings)
+        # `TargetModel.compile` calls `prepare`.
         model.compile(optimizer=make_optimizer(), **kwargs)
+
+    def prepare(self, model) -> None:
+        """What a compiled `TargetModel` needs besides Keras' compile, whoever
+        compiled it (the runner through `compile`, or a user's plain
+        `model.compile`): its settings completed with the rule's defaults, the
+        forward optimizer built on the forward weights only, and the inverses'
+        own Adam (`inverse_lr`, `inverse_beta1`, `inverse_beta2`,
+        `inverse_epsilon`)."""
+        settings = {s.name: s.default for s in self.settings}
+        settings.update(model.rule_settings)
+        model.rule_settings = settings
         model.optimizer.build(model.forward_variables())
         if self.learned_inverses:
             model.inverse_optimizer = keras.optimizers.Adam(
@@ -149,7 +164,6 @@ class TargetRule(Rule):
             # Built now, in the strategy's scope (see tests/support/local_rule.py).
             model.inverse_optimizer.build(model.inverse_variables())
         model.inverse_error_metrics()
-        model.rule_settings = dict(settings)
 
     def optimizers(self, model):
         found = [(model.optimizer, model.forward_variables())]

@@ -2,7 +2,7 @@
 
 Target propagation (tp, dtp, sdtp, aosdtp; `urfbtf.rules.target.propagation`)
 takes the TP_* and INVERSE_* ones (the inverses' optimizer reads the
-INVERSE_SETTINGS, `urfbtf.rules.target.rule.TargetRule.compile`); the
+INVERSE_SETTINGS, `urfbtf.rules.target.rule.TargetRule.prepare`); the
 exact-inverse rules (gait, tp_exact; `urfbtf.rules.target.gait`) the GAIT_* ones
 and ORTHO_REG.
 """

@@ -22,7 +22,8 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         "Read <dataset>-{train,test}.tfrecord-*, or the standard ImageNet layout "
         "train-*-of-* and validation-*-of-*, from here (local or gs://) instead "
-        "of tfds.",
+        "of tfds; or a directory tfds prepared (~/tensorflow_datasets/mnist/3.0.1, "
+        "or ~/tensorflow_datasets holding <dataset>/), read by tfds.",
         optional=True,
     ),
     Setting(
