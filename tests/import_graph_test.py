@@ -169,6 +169,7 @@ LAYERS = (
         "urfbtf.records",
         "urfbtf.alignment",
         "urfbtf.backward",
+        "urfbtf.startup",
     ),
     ("urfbtf.layers",),
     ("urfbtf.graph",),
