@@ -10,6 +10,7 @@ import sys
 import pytest
 from absl import flags
 
+from tests.support.paths import REPO
 from tests.support.runs import SAMPLE
 from urfbtf.errors import DataError
 from urfbtf.runner import experiments, main, train
@@ -143,3 +144,15 @@ def test_the_installed_command_starts_quietly_and_helps_from_anywhere(tmp_path):
     assert "\nrule: the learning rule" in result.stdout
     assert "--experiment (default: none)" in result.stdout
     assert result.stderr == ""
+
+
+def test_every_experiment_the_pages_name_resolves():
+    pages = [REPO / "README.md", *(REPO / "docs").glob("*.md")]
+    pages += (REPO / "tools").glob("*/README.md")
+    named = {
+        name
+        for page in pages
+        for name in re.findall(r"--experiment=([a-z0-9_]+/[a-z0-9_]+)", page.read_text())
+    }
+    assert "bartunov/mnist_fc_bp" in named and "amit/deepnet_s_untied" in named
+    assert sorted(named - set(experiments.experiments())) == []
