@@ -146,13 +146,14 @@ def test_the_installed_command_starts_quietly_and_helps_from_anywhere(tmp_path):
     assert result.stderr == ""
 
 
+EXPERIMENT_FLAG = r"--experiment=([a-z0-9_]+/[a-z0-9_]+)"
+
+
 def test_every_experiment_the_pages_name_resolves():
     pages = [REPO / "README.md", *(REPO / "docs").glob("*.md")]
     pages += (REPO / "tools").glob("*/README.md")
     named = {
-        name
-        for page in pages
-        for name in re.findall(r"--experiment=([a-z0-9_]+/[a-z0-9_]+)", page.read_text())
+        name for page in pages for name in re.findall(EXPERIMENT_FLAG, page.read_text())
     }
     assert "bartunov/mnist_fc_bp" in named and "amit/deepnet_s_untied" in named
     assert sorted(named - set(experiments.experiments())) == []
