@@ -5,7 +5,7 @@
 
 Each function takes a run directory (or, but `filters`, a list of them) and
 returns a matplotlib Figure, drawn without pyplot (`urfbtf.plot.save(figure,
-path)` writes it; in a notebook it shows itself):
+path)` writes it):
 
 * `curves(runs, wr=False)`: train, validation and final test error against
   epochs (Amit 2019, Figs. 4 and 7), with `wr=True` the W-R panel beside it;
