@@ -13,7 +13,7 @@ from absl import flags
 from tests.support.paths import REPO
 from tests.support.runs import SAMPLE
 from urfbtf.errors import DataError
-from urfbtf.runner import experiments, main, train
+from urfbtf.runner import experiments, main, train, trials
 from urfbtf.runner import help as help_page
 from urfbtf.runner.config import Config, declared_settings
 
@@ -157,3 +157,10 @@ def test_every_experiment_the_pages_name_resolves():
     }
     assert "bartunov/mnist_fc_bp" in named and "amit/deepnet_s_untied" in named
     assert sorted(named - set(experiments.experiments())) == []
+
+
+def test_failed_trials_leave_no_directory(tmp_path):
+    config = Config(dataset="cifar10", data_dir=str(tmp_path / "missing"), epochs=1)
+    with pytest.raises(DataError):
+        trials.run_trials(config, 2, tmp_path / "runs" / "t", verbose=0, log=print)
+    assert os.listdir(tmp_path) == []

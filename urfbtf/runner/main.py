@@ -3,7 +3,9 @@ urfbtf`, which `./run.sh` runs, and `python -m urfbtf.runner.main`).
 
 The paper's settings for the chosen net are read first from `flags/<net>.cfg`
 (package data, `urfbtf/flags/`); every flag given on the command line, including
-`--flagfile=...`, overrides them. This is the only module that reads flags: it
+`--flagfile=...` and `--experiment=PAPER/CELL` (a packaged flagfile by name,
+`urfbtf.runner.experiments`), overrides them. `--help` lists the run's flags by
+group (`urfbtf.runner.help`). This is the only module that reads flags: it
 turns them into a `urfbtf.runner.config.Config` and calls `urfbtf.runner.run`, or
 for several seeds (`--trials`) `urfbtf.runner.trials.run_trials`.
 

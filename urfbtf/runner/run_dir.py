@@ -72,16 +72,25 @@ def claimed(
     except UrfbtfError:
         lock.refuse_if_held(model_dir)  # A live run is the reason to give first.
         raise
-    created = _missing(model_dir)
-    make(model_dir)
+    with made_and_locked(model_dir, _has_an_epoch):
+        yield check_same_run(config, model_dir)
+
+
+@contextlib.contextmanager
+def made_and_locked(path: Path, kept) -> Iterator[None]:
+    """`path` created (with its parents) and locked inside the block; if the
+    block fails while `kept(path)` is false, the directories this call
+    created are removed again, so that a failed start leaves nothing."""
+    created = _missing(path)
+    make(path)
     try:
-        with lock.held(model_dir):
+        with lock.held(path):
             try:
-                yield check_same_run(config, model_dir)
+                yield
             except BaseException:
-                if created and not _has_an_epoch(model_dir):
+                if created and not kept(path):
                     # Still under the lock: no other run can be writing there.
-                    shutil.rmtree(model_dir, ignore_errors=True)
+                    shutil.rmtree(path, ignore_errors=True)
                 raise
     finally:
         for directory in created:
