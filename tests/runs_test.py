@@ -56,13 +56,13 @@ def test_the_table_has_a_row_per_run_from_its_last_epoch(tmp_path, capsys):
         "| W-R corr conv1 | s/epoch | peak GB |",
         "|---|---|---|---|---|---|---|---|---|---|",
         "| simpnet | URFB 50% | – | 2 | 25.0 | – | 30.0 | 0.50 | 20 | 2.0 |",
-        "| deepnet | BP | conv1 conv2 after epoch 3 | 3 | 16.7 | – | 20.0 | – | 20 "
-        "| 3.0 |",
+        "| deepnet | BP (softmax) | conv1 conv2 after epoch 3 | 3 | 16.7 | – | 20.0 "
+        "| – | 20 | 3.0 |",
     ]
 
 
-def test_the_protocol_is_named_as_the_papers_do():
-    assert runs.protocol({"rule": "bp", "loss": "hinge", "connectivity": 1}) == "BP-H"
+def test_the_protocol_names_the_rule_and_a_loss_other_than_the_hinge():
+    assert runs.protocol({"rule": "bp", "loss": "hinge", "connectivity": 1}) == "BP"
     assert runs.protocol({"rule": "frfb", "loss": "softmax", "connectivity": 1}) == (
         "FRFB (softmax)"
     )

@@ -23,11 +23,11 @@ from urfbtf.records import read_run
 
 
 def protocol(config: dict) -> str:
-    """The papers' names: BP (softmax), BP-H (hinge), URFB, FRFB, "50%"."""
-    rule, loss = config["rule"], config["loss"]
-    name = {"bp": "BP" if loss == "softmax" else "BP-H"}.get(rule, rule.upper())
-    if rule != "bp" and loss != "hinge":
-        name += f" ({loss})"
+    """The rule in capitals, then the loss unless it is Amit (2019)'s hinge, and
+    the connectivity below 1: "URFB 50%", "FRFB (softmax)"."""
+    name = config["rule"].upper()
+    if config["loss"] != "hinge":
+        name += f" ({config['loss']})"
     if config.get("connectivity", 1) < 1:
         name += f" {config['connectivity']:.0%}"
     return name

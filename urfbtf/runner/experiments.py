@@ -21,8 +21,6 @@ from urfbtf.errors import UsageError
 # urfbtf/flags/: the package data (the checkout's flags/ links here).
 FLAGS_DIR = Path(__file__).resolve().parents[1] / "flags"
 
-# Papers whose cells are the files of a folder of their own.
-FOLDERS = ("bartunov", "gait")
 
 # Papers whose cells are top-level flagfiles: {paper: the files' stems}.
 TOP_LEVEL = {
@@ -55,9 +53,10 @@ def experiments() -> dict[str, Path]:
         for paper, stems in TOP_LEVEL.items()
         for stem in stems
     }
-    for paper in FOLDERS:
-        for path in sorted((FLAGS_DIR / paper).glob("*.cfg")):
-            found[f"{paper}/{path.stem}"] = path
+    # Papers whose cells are the files of a folder of their own.
+    for folder in sorted(path for path in FLAGS_DIR.iterdir() if path.is_dir()):
+        for path in sorted(folder.glob("*.cfg")):
+            found[f"{folder.name}/{path.stem}"] = path
     return found
 
 
