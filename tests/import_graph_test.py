@@ -169,12 +169,20 @@ LAYERS = (
         "urfbtf.records",
         "urfbtf.alignment",
         "urfbtf.backward",
+        "urfbtf.startup",
     ),
     ("urfbtf.layers",),
     ("urfbtf.graph",),
     ("urfbtf.rules",),
     ("urfbtf.nets",),
-    ("urfbtf.convert", "urfbtf.probes", "urfbtf.callbacks", "urfbtf.data"),
+    (
+        "urfbtf.convert",
+        "urfbtf.probes",
+        "urfbtf.callbacks",
+        "urfbtf.data",
+        "urfbtf.plot",
+        "urfbtf.runs",
+    ),
     (RUNNER, COMMAND_LINE),
 )
 FACADE = "urfbtf"  # Imports the public names of every layer, for `import urfbtf`.

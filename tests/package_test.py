@@ -130,3 +130,39 @@ def test_the_citation_file_cites_the_library_at_its_version_and_the_papers():
         "Biologically Plausible Learning using GAIT-prop Scales to ImageNet",
     ):
         assert paper in text, paper
+
+
+@pytest.mark.slow
+def test_the_installed_command_runs_a_named_experiment_and_plots_it(
+    installed, tmp_path
+):
+    """Outside the checkout: --helpshort lists the run's flags, a paper's
+    experiment runs by name, and the plot command draws the run."""
+    env = {**os.environ, "PYTHONPATH": str(installed)}
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # The command's own default applies.
+
+    def command(*args):
+        return subprocess.run(
+            [sys.executable, "-m", *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+
+    helped = command("urfbtf", "--helpshort")
+    assert helped.returncode == 0, helped.stderr
+    for flag in ("--rule", "--net", "--epochs", "--data_dir", "--experiment"):
+        assert f"\n  {flag} (default: " in helped.stdout, flag
+    small = ["--epochs=1", "--batch_size=50", "--train_examples=100"]
+    small += ["--val_examples=50", "--dataset=cifar10_sample", "--model_dir=run"]
+    ran = command("urfbtf", "--experiment=bartunov/mnist_fc_bp", *small)
+    assert ran.returncode == 0, ran.stderr
+    first = ran.stdout.splitlines()[0]
+    assert first.startswith("urfbtf: bartunov_mnist_fc bp softmax (settings: ")
+    assert "experiment bartunov/mnist_fc_bp" in first
+    assert ran.stderr == ""  # TensorFlow's start-up lines held back.
+    drawn = command("urfbtf.plot", "curves", "run")
+    assert drawn.returncode == 0, drawn.stderr
+    assert (tmp_path / "run" / "curves.png").read_bytes().startswith(b"\x89PNG")

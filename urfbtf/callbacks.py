@@ -34,7 +34,7 @@ class Alignment(keras.callbacks.Callback):
 
     Each probe is a dict {"step", "epoch", name: value, ...} appended to
     `records`; with `log_dir`, also a line of `log_dir/probes.jsonl` (the
-    runner's file, which `tools/plot_alignment.py` draws) and TensorBoard
+    runner's file, which `urfbtf.plot.alignment` draws) and TensorBoard
     scalars `probe/<name>` at that step in `log_dir`. After every epoch the
     `History` that `fit` returns gets the epoch's last probe and the W-R
     metrics and the rule's own per-epoch metrics at the epoch's end (as the

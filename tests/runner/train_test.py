@@ -13,7 +13,6 @@ import tensorflow as tf
 from tests.support import killed_run
 from tests.support.paths import REPO
 from tests.support.runs import QUIET
-from tests.support.tool_loader import tool_path
 from urfbtf import rules
 from urfbtf.errors import UsageError
 from urfbtf.records import read_records
@@ -70,15 +69,11 @@ def test_two_epochs_leave_every_artefact_and_the_loss_falls(tmp_path):
     assert summary["test_error"] == records[-1]["test_error"]
     assert lines[-1].endswith(f"model_dir {tmp_path}") and "test_error 0." in lines[-1]
 
+    # The plot command draws the run (the figure of tools/plot_run.py too).
     out = tmp_path / "curves.png"
     subprocess.run(
-        [
-            sys.executable,
-            str(tool_path("plot_run.py")),
-            str(tmp_path),
-            "--out",
-            str(out),
-        ],
+        [sys.executable, "-m", "urfbtf.plot", "curves", "--wr", str(tmp_path)]
+        + ["--out", str(out)],
         check=True,
         capture_output=True,
     )
@@ -255,4 +250,6 @@ def test_trials_of_a_regression_task_are_scored_by_the_test_loss(tmp_path):
     assert summary["std_test_loss"] == pytest.approx(np.std(summary["test_losses"]))
     assert json.loads((tmp_path / "trials.json").read_text()) == summary
     assert "test loss over the last 10 epochs" in lines[-1] and "±" in lines[-1]
-    assert "test_loss" in lines[0] and "n/a" not in lines[0]
+    # Each trial says what it starts, then how it ended.
+    assert lines[0].endswith(f"model_dir {tmp_path / 'trial-0'}")
+    assert "test_loss" in lines[1] and "n/a" not in lines[1]

@@ -1,6 +1,6 @@
 """A small Keras model, converted by `urfbtf.convert`, trained with one's own
 `model.fit`: for the tests of the Alignment callback and of the tool that plots
-its probes (tools/plot_alignment.py)."""
+its probes (urfbtf.plot.alignment)."""
 
 import keras
 import numpy as np

@@ -45,7 +45,7 @@ for net in "${nets[@]}"; do
     (( $(epochs_in "$kept_root/$net/$name") > 0 )) && runs+=("$kept_root/$net/$name")
   done
   [[ ${#runs[@]} -gt 0 ]] || continue
-  .venv/bin/python tools/summarize_runs.py "${runs[@]}"
+  .venv/bin/python -m urfbtf.runs "${runs[@]}"
   .venv/bin/python tools/plot_run.py "${runs[@]}" --title "$net, CIFAR-10" \
     --out "tools/amit/figures/${net}_cifar10.png"
 done

@@ -15,5 +15,5 @@ common=(--net=simpnet --data_dir="$data_dir" --epochs="$epochs")
 source tools/amit/protocols.sh
 run_amit_protocols "$out" "${common[@]}"
 runs=("${amit_protocols[@]/#/$out/}")
-.venv/bin/python tools/summarize_runs.py "${runs[@]}"
+.venv/bin/python -m urfbtf.runs "${runs[@]}"
 .venv/bin/python tools/plot_run.py "${runs[@]}" --out tools/amit/figures/simpnet_cifar10.png

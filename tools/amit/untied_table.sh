@@ -14,8 +14,8 @@ out=runs/untied_table
 common=(--rule=urfb --untied_impl=dense --batch_size=500 --epochs="$epochs" --data_dir="$data_dir")
 ./run.sh --net=simpnet_s "${common[@]}" --model_dir="$out/simpnet_s"
 ./run.sh --flagfile=flags/deepnet_s_all.cfg "${common[@]}" --model_dir="$out/deepnet_s_all"
-.venv/bin/python tools/plot_filters.py "$out/simpnet_s" --out tools/amit/figures/simpnet_s_filters.png
+.venv/bin/python -m urfbtf.plot filters "$out/simpnet_s" --out tools/amit/figures/simpnet_s_filters.png
 # For comparison: the same nets with tied convolutions.
 ./run.sh --net=simpnet_s --untie= "${common[@]}" --model_dir="$out/simpnet_s_tied"
 ./run.sh --net=deepnet_s "${common[@]}" --model_dir="$out/deepnet_s_tied"
-.venv/bin/python tools/summarize_runs.py --brief "$out"/{simpnet_s,simpnet_s_tied,deepnet_s_all,deepnet_s_tied}
+.venv/bin/python -m urfbtf.runs --brief "$out"/{simpnet_s,simpnet_s_tied,deepnet_s_all,deepnet_s_tied}

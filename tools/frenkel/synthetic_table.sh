@@ -11,6 +11,6 @@ for rule in "${rules[@]}"; do
   ./run.sh --flagfile=flags/synthetic_classification.cfg --rule="$rule" \
     --epochs="$epochs" --model_dir="$out/$rule"
 done
-.venv/bin/python tools/summarize_runs.py --angles "${rules[@]/#/$out/}"
-.venv/bin/python tools/plot_alignment.py "${rules[@]/#/$out/}" --smooth 0.5 \
+.venv/bin/python -m urfbtf.runs --angles "${rules[@]/#/$out/}"
+.venv/bin/python -m urfbtf.plot alignment "${rules[@]/#/$out/}" --smooth 0.5 \
   --out tools/frenkel/figures/synthetic_classification_alignment.png

@@ -9,6 +9,8 @@ this package.
 Modules, in the order a run meets them:
 
 * `main`: the command line; `flags`: the absl flags of the declared settings;
+  `help`: `--help`, the run's flags by group; `experiments`: `--experiment`,
+  the papers' flagfiles by name; `announce`: a run's first line;
   `interrupt`: Ctrl-C, one line and exit status 130.
 * `config`: `Config`, the settings of a run (`config_stub` writes its typed
   stub); `run_settings`: the runner's own; `validation`: their checks.

@@ -3,7 +3,9 @@ urfbtf`, which `./run.sh` runs, and `python -m urfbtf.runner.main`).
 
 The paper's settings for the chosen net are read first from `flags/<net>.cfg`
 (package data, `urfbtf/flags/`); every flag given on the command line, including
-`--flagfile=...`, overrides them. This is the only module that reads flags: it
+`--flagfile=...` and `--experiment=PAPER/CELL` (a packaged flagfile by name,
+`urfbtf.runner.experiments`), overrides them. `--help` lists the run's flags by
+group (`urfbtf.runner.help`). This is the only module that reads flags: it
 turns them into a `urfbtf.runner.config.Config` and calls `urfbtf.runner.run`, or
 for several seeds (`--trials`) `urfbtf.runner.trials.run_trials`.
 
@@ -26,7 +28,8 @@ from absl import app, flags, logging
 from urfbtf import nets
 from urfbtf.errors import UrfbtfError, UsageError, files_error
 from urfbtf.runner import config as config_lib
-from urfbtf.runner import interrupt, train, trials
+from urfbtf.runner import experiments, interrupt, train, trials
+from urfbtf.runner import help as help_page
 from urfbtf.runner.flags import define_flags
 
 FLAGS = flags.FLAGS
@@ -51,9 +54,24 @@ _MODEL_DIR = flags.DEFINE_string(
     "Output directory; default runs/<net>-<rule>-<loss>-c<connectivity>-s<seed>. "
     "Re-running with the same directory resumes.",
 )
+_EXPERIMENT = flags.DEFINE_string(
+    "experiment",
+    None,
+    "A paper's experiment by name, e.g. bartunov/mnist_fc_sdtp_parallel or "
+    "amit/deepernet: its packaged flagfile is read where this flag stands, so "
+    "later flags override it. --list_experiments lists them.",
+)
+_LIST_EXPERIMENTS = flags.DEFINE_boolean(
+    "list_experiments",
+    False,
+    "List the named experiments, each with its one-line description, and exit.",
+)
 # The nets' flagfiles ship inside the package (the checkout's flags/ links here),
 # so an installed `urfbtf` command finds them too.
-_PACKAGE_FLAGS_DIR = Path(__file__).resolve().parents[1] / "flags"
+_PACKAGE_FLAGS_DIR = experiments.FLAGS_DIR
+# The flagfiles and named experiment that the command line applied, in order,
+# for the run's first line (`urfbtf.runner.announce`).
+_settings_from: list[str] = []
 
 
 def _fail(error: Exception) -> None:
@@ -86,16 +104,63 @@ def _last_value(args: list[str], name: str, default):
     return value
 
 
+def _with_experiments(args: list[str]) -> list[str]:
+    """`args` (flagfiles expanded) with each --experiment=NAME preceded by the
+    flags of its packaged flagfile, so that the flags after it override them."""
+    result = []
+    for index, arg in enumerate(args):
+        name = None
+        if arg.startswith("--experiment="):
+            name = arg.split("=", 1)[1]
+        elif arg == "--experiment" and index + 1 < len(args):
+            name = args[index + 1]
+        if name is not None:
+            path = experiments.flagfile(name)
+            read = FLAGS.read_flags_from_files([f"--flagfile={path}"], False)
+            if path.stem in nets.NETS and not _last_value(read, "net", None):
+                # A net's own flagfile (amit/deepernet) names no net: its name does.
+                read = [f"--net={path.stem}", *read]
+            result += read
+        result.append(arg)
+    return result
+
+
+def _given(args: list[str]) -> list[str]:
+    """The flagfiles and named experiments of the command line itself, in
+    order, as the run's first line names them."""
+    found = []
+    for index, arg in enumerate(args):
+        name, _, value = arg.partition("=")
+        if name in ("--flagfile", "--experiment") and not value:
+            value = args[index + 1] if index + 1 < len(args) else ""
+        if name == "--flagfile":
+            found.append(value)
+        elif name == "--experiment":
+            found.append(f"experiment {value}")
+    return found
+
+
 def parse_flags(argv: list[str]) -> list[str]:
-    """Parses argv with the net's flagfile first; usage errors exit with status 2."""
+    """Parses argv with the net's flagfile first; usage errors exit with status 2.
+
+    --help and --helpshort print the run's flags, grouped (`urfbtf.runner.help`);
+    --helpfull stays absl's list of every flag of the process.
+    """
+    if any(arg in help_page.HELP_ARGUMENTS for arg in argv[1:]):
+        print(help_page.text(FLAGS))
+        sys.exit(0)
+    _settings_from.clear()
     try:
         expanded = FLAGS.read_flags_from_files(argv[1:], force_gnu=False)
+        expanded = _with_experiments(expanded)
         net = _last_value(expanded, "net", _NET.default)
         if _last_value(expanded, "net_settings", True) and net in nets.NETS:
-            argv = [argv[0], f"--flagfile={net_flagfile(net)}", *argv[1:]]
-        return FLAGS(argv)
+            expanded = [f"--flagfile={net_flagfile(net)}", *expanded]
+            _settings_from.append(f"flags/{net}.cfg")
+        _settings_from.extend(_given(argv[1:]))
+        return FLAGS([argv[0], *expanded])
     except flags.Error as error:
-        _fail(UsageError(f"{error}. See --helpfull for every flag and its values."))
+        _fail(UsageError(f"{error}. See --help for the run's flags and their values."))
     except UsageError as error:
         _fail(error)
 
@@ -105,6 +170,9 @@ def main(argv: list[str]) -> None:
         _fail(
             UsageError(f"Unexpected arguments {argv[1:]}: every setting is a --flag.")
         )
+    if _LIST_EXPERIMENTS.value:
+        print(experiments.listing())
+        return
     if not FLAGS["verbosity"].present:
         # tensorflow-datasets logs its lookups at INFO; keep the output to what
         # the run itself says.
@@ -117,9 +185,11 @@ def main(argv: list[str]) -> None:
         if _TRIALS.value < 1:
             raise UsageError(f"trials={_TRIALS.value} must be 1 or more.")
         if _TRIALS.value > 1:
-            trials.run_trials(config, _TRIALS.value, _MODEL_DIR.value)
+            trials.run_trials(
+                config, _TRIALS.value, _MODEL_DIR.value, settings_from=_settings_from
+            )
         else:
-            train.run(config, _MODEL_DIR.value)
+            train.run(config, _MODEL_DIR.value, settings_from=_settings_from)
     except UrfbtfError as error:
         _fail(error)
     except OSError as error:

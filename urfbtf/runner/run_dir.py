@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -54,6 +55,10 @@ def claimed(
     lock, since a run that held it in between may have changed them. A process
     that only reads (a worker of a cluster other than the chief) takes no lock.
 
+    A run that fails (or is interrupted) before it records its first epoch
+    leaves nothing behind: the directories this call created are removed, so
+    that a failed start (bad data, no network) leaves no empty run directory.
+
     Raises:
         urfbtf.runner.lock.RunInUseError: a live run holds model_dir.
         UsageError, RunFilesError: as `check_same_run`; or model_dir cannot be
@@ -67,9 +72,56 @@ def claimed(
     except UrfbtfError:
         lock.refuse_if_held(model_dir)  # A live run is the reason to give first.
         raise
-    make(model_dir)
-    with lock.held(model_dir):
+    with made_and_locked(model_dir, _has_an_epoch):
         yield check_same_run(config, model_dir)
+
+
+@contextlib.contextmanager
+def made_and_locked(path: Path, kept) -> Iterator[None]:
+    """`path` created (with its parents) and locked inside the block; if the
+    block fails while `kept(path)` is false, the directories this call
+    created are removed again, so that a failed start leaves nothing."""
+    created = _missing(path)
+    make(path)
+    try:
+        with lock.held(path):
+            try:
+                yield
+            except BaseException:
+                if created and not kept(path):
+                    # Still under the lock: no other run can be writing there.
+                    shutil.rmtree(path, ignore_errors=True)
+                raise
+    finally:
+        for directory in created:
+            _remove_if_empty(directory)
+
+
+def _missing(path: Path) -> list[Path]:
+    """`path` and those of its parents that do not exist yet, deepest first:
+    what `make(path)` creates."""
+    missing = []
+    for directory in (path, *path.parents):
+        if directory.exists():
+            break
+        missing.append(directory)
+    return missing
+
+
+def _has_an_epoch(model_dir: Path) -> bool:
+    """Whether the run in model_dir recorded an epoch (a finished one, or the
+    epoch it diverged in) or checkpointed one: what a failed run leaves for
+    the user to read or resume."""
+    return bool(
+        read_records(model_dir) or checkpoint.checkpoints(model_dir / "checkpoints")
+    )
+
+
+def _remove_if_empty(directory: Path) -> None:
+    try:
+        directory.rmdir()
+    except OSError:
+        pass  # Not empty (or already gone): it holds something else.
 
 
 def check_same_run(config: Config, model_dir: Path) -> tuple[dict | None, dict | None]:

@@ -22,6 +22,7 @@ from urfbtf import data, losses, probes, rules
 from urfbtf.errors import UsageError
 from urfbtf.records import read_records
 from urfbtf.runner import (
+    announce,
     checkpoint,
     distribute,
     divergence,
@@ -76,7 +77,15 @@ def make_deterministic() -> None:
         )
 
 
-def run(config: Config, model_dir=None, *, strategy=None, verbose="auto", log=print):
+def run(
+    config: Config,
+    model_dir=None,
+    *,
+    strategy=None,
+    verbose="auto",
+    log=print,
+    settings_from=(),
+):
     """Trains `config` in `model_dir`, resuming if a checkpoint is there.
 
     Args:
@@ -86,7 +95,10 @@ def run(config: Config, model_dir=None, *, strategy=None, verbose="auto", log=pr
             names (a test passes its own, e.g. mirrored over logical CPUs).
         verbose: Keras' verbosity; "auto" shows a progress bar on a terminal and
             one line per epoch otherwise.
-        log: where the closing summary line goes.
+        log: where the run's first line (`urfbtf.runner.announce`) and its
+            closing summary line go.
+        settings_from: the flagfiles and named experiment that gave the
+            settings, for the first line (the command line passes them).
 
     Returns:
         The last epoch's metrics record (a dict), with "model_dir" added, and
@@ -115,6 +127,9 @@ def run(config: Config, model_dir=None, *, strategy=None, verbose="auto", log=pr
         # Only the chief of a cluster writes, and so locks model_dir; it is
         # created before the data, which may take long to download.
         with run_dir.claimed(config, model_dir, write=chief) as (previous, diverged):
+            if chief:
+                resume = checkpoint.newest_epoch(model_dir / "checkpoints")
+                log(announce.first_line(config, model_dir, resume, settings_from))
             return _run_in(
                 config, model_dir, strategy, chief, previous, diverged, verbose, log
             )

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from urfbtf.records import read_records
-from urfbtf.runner import checkpoint, lock, run_dir, train
+from urfbtf.runner import checkpoint, run_dir, train
 from urfbtf.runner.config import Config
 from urfbtf.runner.train import score_of
 
@@ -44,8 +44,9 @@ def run_trials(config: Config, trials: int, model_dir=None, **run_args) -> dict:
         # The workers of a cluster share base; each trial's chief locks its own
         # directory (`urfbtf.runner.train.run`).
         return _run_trials(config, trials, base, **run_args)
-    run_dir.make(base)
-    with lock.held(base):
+    # A trial that fails before its first epoch removes its own directory;
+    # with none left, base goes too.
+    with run_dir.made_and_locked(base, lambda b: any(b.glob("trial-*"))):
         return _run_trials(config, trials, base, **run_args)
 
 
