@@ -69,7 +69,7 @@ def test_two_epochs_leave_every_artefact_and_the_loss_falls(tmp_path):
     assert summary["test_error"] == records[-1]["test_error"]
     assert lines[-1].endswith(f"model_dir {tmp_path}") and "test_error 0." in lines[-1]
 
-    # The plot command draws the run (the figure of tools/plot_run.py too).
+    # The plot command draws the run.
     out = tmp_path / "curves.png"
     subprocess.run(
         [sys.executable, "-m", "urfbtf.plot", "curves", "--wr", str(tmp_path)]

@@ -46,6 +46,6 @@ for net in "${nets[@]}"; do
   done
   [[ ${#runs[@]} -gt 0 ]] || continue
   .venv/bin/python -m urfbtf.runs "${runs[@]}"
-  .venv/bin/python tools/plot_run.py "${runs[@]}" --title "$net, CIFAR-10" \
+  .venv/bin/python -m urfbtf.plot curves --wr "${runs[@]}" --title "$net, CIFAR-10" \
     --out "tools/amit/figures/${net}_cifar10.png"
 done

@@ -16,4 +16,4 @@ source tools/amit/protocols.sh
 run_amit_protocols "$out" "${common[@]}"
 runs=("${amit_protocols[@]/#/$out/}")
 .venv/bin/python -m urfbtf.runs "${runs[@]}"
-.venv/bin/python tools/plot_run.py "${runs[@]}" --out tools/amit/figures/simpnet_cifar10.png
+.venv/bin/python -m urfbtf.plot curves --wr "${runs[@]}" --out tools/amit/figures/simpnet_cifar10.png
