@@ -105,6 +105,8 @@ def table(run_dirs) -> str:
         arch = "lc" if config["net"].endswith("_lc") else "fc"
         name = method(config)
         paper = PAPER.get((arch, name))
+        if config.get("tp_layer_loss") == "mean":
+            name += ", layer losses averaged over units"
         probed = [r for r in records if any(k.startswith("update_angle/") for k in r)]
         cells = [
             config["net"],
