@@ -73,12 +73,12 @@ def test_a_float_setting_says_what_it_accepts():
 
 
 def test_an_int_too_large_for_a_float_is_refused_not_an_overflow():
-    message = _refusal("tp", "tp_alpha", 10**400)
+    message = _refusal("dtp", "tp_alpha", 10**400)
     assert "tp_alpha=1000" in message and "finite" in message
 
 
 def test_finite_values_are_still_accepted():
-    tp = dict(rule="tp", net="bartunov_cifar_fc")
+    tp = dict(rule="dtp", net="bartunov_cifar_fc")
     Config(**tp, tp_noise=0.0, inverse_lr=1e-4, tp_alpha=1e3).validate()
     gait = dict(rule="gait", net="gait_cifar_fc3", activation="leaky_relu")
     Config(**gait, ortho_reg=1e30, gait_norm=2.0).validate()
@@ -97,7 +97,7 @@ def test_the_command_line_refuses_them_with_status_2(flag, tmp_path):
             "urfbtf",
             "--dataset=cifar10_sample",
             "--net=bartunov_cifar_fc",
-            "--rule=tp",
+            "--rule=dtp",
             flag,
             "--epochs=1",
             f"--model_dir={tmp_path / 'run'}",

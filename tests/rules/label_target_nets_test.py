@@ -11,7 +11,7 @@ from urfbtf.runner.config import Config
 GAIT_NET = dict(net="gait_cifar_fc3", activation="leaky_relu", loss="softmax")
 
 
-@pytest.mark.parametrize("rule", ["sdtp", "aosdtp"])
+@pytest.mark.parametrize("rule", ["tp", "sdtp", "aosdtp"])
 def test_a_label_target_rule_refuses_a_square_output(rule):
     with pytest.raises(UsageError) as refused:
         Config(rule=rule, **GAIT_NET).validate()
@@ -21,9 +21,8 @@ def test_a_label_target_rule_refuses_a_square_output(rule):
     assert len(message.splitlines()) == 1
 
 
-@pytest.mark.parametrize("rule", ["tp", "dtp"])
-def test_the_other_target_rules_still_train_it(rule):
-    Config(rule=rule, **GAIT_NET).validate()
+def test_dtp_still_trains_it():
+    Config(rule="dtp", **GAIT_NET).validate()
 
 
 def test_a_label_target_rule_still_trains_a_net_with_a_unit_per_class():

@@ -67,9 +67,11 @@ def _batch(n=40, seed=0):
 # The difference-correction theorem ------------------------------------------------
 
 
-def _exact_linear_dtp(alpha=1e-3):
+def _exact_linear_dtp(alpha=0.04):
     """DTP on a linear net (leaky ReLU of slope 1 is the identity) of square
-    orthogonal layers, each inverse set to its exact inverse x = h Wᵀ."""
+    orthogonal layers, each inverse set to its exact inverse x = h Wᵀ. α acts
+    on the batch-mean loss: 0.04 on `_batch`'s 40 examples is a step of 1e-3
+    on each example's own loss, small, and large against float32 round-off."""
     keras.utils.set_random_seed(3)
     model = _small_net(
         "dtp",
@@ -106,7 +108,7 @@ def test_dtp_with_wrong_inverses_does_not_follow_backpropagation():
     model = _small_net(
         "dtp",
         width=36,
-        settings={"tp_alpha": 1e-3},
+        settings={"tp_alpha": 0.04},
         activation="leaky_relu",
         leaky_slope=1.0,
         kernel_initializer="orthogonal",
@@ -196,7 +198,12 @@ def _reconstruction_errors(model, x, y):
 def test_training_the_inverses_alone_lowers_their_error_and_moves_nothing_else(rule):
     keras.utils.set_random_seed(1)
     model = _small_net(
-        rule, settings={"tp_schedule": "alternating", "inverse_lr": 0.01}
+        rule,
+        settings={
+            "tp_schedule": "alternating",
+            "tp_alternating_epoch": "one_pass",
+            "inverse_lr": 0.01,
+        },
     )
     x, y = _batch(100)
     forward = [v.numpy().copy() for v in model.forward_variables()]
@@ -371,6 +378,172 @@ def test_phases_of_the_schedules():
         "inverse",
         "forward",
     ]
+    # Two passes per epoch: the first half of every epoch's steps inverse.
+    for epoch in (0, 1):
+        assert [
+            targets.phase_of("alternating", epoch, s, 6, passes=2) for s in range(6)
+        ] == ["inverse"] * 3 + ["forward"] * 3
+    assert targets.pass_steps("alternating", 3, 6, passes=2) == {
+        "inverse_steps": 3,
+        "forward_steps": 3,
+    }
+    assert targets.pass_steps("alternating", 1, 6) == {
+        "inverse_steps": 0,
+        "forward_steps": 6,
+    }
+    assert targets.pass_steps("parallel", 1, 6) == {}
+
+
+def test_an_alternating_epoch_trains_the_inverses_then_the_forward_weights():
+    """Lee et al.'s loop: one epoch is a pass of inverse steps, then a pass of
+    forward steps; each optimizer steps only in its own pass."""
+    keras.utils.set_random_seed(1)
+    model = _small_net("sdtp", settings={"tp_schedule": "alternating"})
+    assert model.passes_per_epoch == 2
+    x, y = _batch(100)
+    seen = []
+
+    class Count(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            seen.append(
+                (
+                    int(model.inverse_optimizer.iterations.numpy()),
+                    int(model.optimizer.iterations.numpy()),
+                )
+            )
+
+    # Two passes over the 100 examples: 10 steps of 20.
+    twice = np.concatenate([x, x]), np.concatenate([y, y])
+    model.fit(*twice, batch_size=20, epochs=2, shuffle=False, callbacks=[Count()])
+    first = [(i, 0) for i in range(1, 6)] + [(5, f) for f in range(1, 6)]
+    second = [(5 + i, 5) for i in range(1, 6)] + [(10, 5 + f) for f in range(1, 6)]
+    assert seen == first + second
+    assert model.epoch_passes == {"inverse_steps": 5, "forward_steps": 5}
+    assert model.rule.epoch_metrics(model)["schedule/inverse_steps"] == 5
+
+
+def test_as_started_keeps_an_old_alternating_runs_epochs_single_passes():
+    cfg = target_run.quick_config(rule="sdtp", tp_schedule="alternating")
+    assert cfg.tp_alternating_epoch == "inverse_and_forward"
+    old = {k: v for k, v in cfg.to_dict().items() if k != "tp_alternating_epoch"}
+    assert train._as_started(cfg, old).tp_alternating_epoch == "one_pass"
+    assert train._as_started(cfg, None) == cfg  # A new run.
+    assert train._as_started(cfg, cfg.to_dict()) == cfg  # A run that records it.
+    parallel = cfg.replace(tp_schedule="parallel")
+    old["tp_schedule"] = "parallel"
+    assert train._as_started(parallel, old) == parallel
+
+
+@pytest.mark.slow
+def test_an_alternating_run_counts_forward_passes_and_an_old_run_resumes(tmp_path):
+    cfg = target_run.quick_config(rule="sdtp", tp_schedule="alternating", epochs=2)
+    train.run(cfg, tmp_path / "new", **QUIET)
+    records = read_records(tmp_path / "new")
+    # 200 examples in batches of 20: 10 inverse steps, then 10 forward steps.
+    for record in records:
+        assert record["schedule/inverse_steps"] == 10
+        assert record["schedule/forward_steps"] == 10
+    state = checkpoint.variables_at(tmp_path / "new", 2)
+    assert int(state["inverse_adam/iteration"]) == 20
+    assert int(state["adam/iteration"]) == 20
+    # A run made when each pass was an epoch: its config.json lacks the setting.
+    old = tmp_path / "old"
+    train.run(cfg.replace(tp_alternating_epoch="one_pass", epochs=1), old, **QUIET)
+    path = old / "config.json"
+    settings = json.loads(path.read_text())
+    del settings["tp_alternating_epoch"]
+    path.write_text(json.dumps(settings))
+    train.run(cfg, old, **QUIET)  # Resumed to 2 epochs, the second forward.
+    records = read_records(old)
+    assert [r["schedule/forward_steps"] for r in records] == [0, 10]
+    state = checkpoint.variables_at(old, 2)
+    assert int(state["adam/iteration"]) == 10
+    assert json.loads(path.read_text())["tp_alternating_epoch"] == "one_pass"
+
+
+# Vanilla TP and DTP's step ---------------------------------------------------------
+
+
+def test_tp_sends_the_one_hot_label_down_unchanged_but_for_the_inverses():
+    """Vanilla TP (Bartunov et al., sec. 2.1.2): ĥ_{L-1} = g_L(ô) and
+    ĥ_{l-1} = g_l(ĥ_l). With exact inverses of orthogonal linear layers each
+    target is carried up by its layer to the one above unchanged, and the
+    targets depend on the label alone, not on the input."""
+    keras.utils.set_random_seed(3)
+    model = _small_net(
+        "tp",
+        width=36,
+        activation="leaky_relu",
+        leaky_slope=1.0,  # The identity: every layer linear.
+        kernel_initializer="orthogonal",
+        bias=False,
+    )
+    stages = model.stages()
+    for stage in stages[1:-1]:
+        stage.inverse.kernel.assign(stage.block.layer.kernel)  # W⁻¹ = Wᵀ.
+    x, y = _batch()
+    found = model.rule.targets(model, model.activities(x), y)
+    hidden = [t.numpy() for t in found.hidden]
+    top = stages[-1].inverse
+    label = np.eye(5, dtype="float32")[y]
+    np.testing.assert_allclose(
+        hidden[-1], label @ top.kernel.numpy().T + top.bias.numpy(), atol=1e-5
+    )
+    for k in range(len(hidden) - 1):
+        kernel = stages[k + 1].block.layer.kernel.numpy()
+        np.testing.assert_allclose(hidden[k], hidden[k + 1] @ kernel.T, atol=1e-5)
+        np.testing.assert_allclose(hidden[k] @ kernel, hidden[k + 1], atol=1e-4)
+    other, _ = _batch(seed=1)
+    again = model.rule.targets(model, model.activities(other), y)
+    for a, b in zip(hidden, again.hidden, strict=True):
+        np.testing.assert_allclose(a, b.numpy(), atol=1e-6)
+
+
+def test_dtp_top_target_steps_down_the_batch_mean_loss():
+    """ĥ_{L-1} = h_{L-1} − α ∂L/∂h_{L-1}, L the batch-mean cross-entropy (Lee et
+    al.'s conti_dtp.py), from a GradientTape through the output layer."""
+    alpha = 0.2
+    keras.utils.set_random_seed(0)
+    model = _small_net("dtp", settings={"tp_alpha": alpha})
+    x, y = _batch()
+    activities = model.activities(x)
+    found = model.rule.targets(model, activities, y)
+    h = tf.constant(activities[-2])
+    # The output layer written out: its own call sends no error down.
+    output = model.stages()[-1].block.layer
+    with tf.GradientTape() as tape:
+        tape.watch(h)
+        logits = tf.matmul(h, output.kernel) + output.bias
+        loss = tf.reduce_mean(
+            tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
+        )
+    expected = h - alpha * tape.gradient(loss, h)
+    np.testing.assert_allclose(found.hidden[-1], expected, atol=1e-7)
+    assert np.abs(found.hidden[-1] - h).max() > 1e-4  # A step, not nothing.
+
+
+@pytest.mark.parametrize(
+    "rule, settings",
+    # A large α, so that the local losses are not lost beside the task loss.
+    [("sdtp", {"tp_noise": 0.0}), ("dtp", {"tp_noise": 0.0, "tp_alpha": 40.0})],
+)
+def test_the_mean_layer_loss_is_the_summed_one_over_the_layers_width(rule, settings):
+    keras.utils.set_random_seed(0)
+    model = _small_net(rule, width=16, settings=settings)
+    x, y = _batch()
+    activities = model.activities(x)
+    found = model.rule.targets(model, activities, y)
+    values = {}
+    for reduction in ("sum", "mean"):
+        model.rule_settings = {**model.rule_settings, "tp_layer_loss": reduction}
+        objective, loss = model.local_objective(activities, found.hidden, y)
+        inverse = model.rule.inverse_loss(model, activities)
+        values[reduction] = float(objective - loss), float(inverse)
+    assert values["sum"][0] > 0 and values["sum"][1] > 0
+    # Every hidden layer and every reconstructed input is 16 units wide.
+    np.testing.assert_allclose(
+        values["sum"], np.multiply(16, values["mean"]), rtol=1e-5
+    )
 
 
 @pytest.mark.parametrize("kind", ["drl", "ldrl"])

@@ -30,7 +30,7 @@ def quick_config(**changes):
         epochs=2,
     )
     settings.update(changes)
-    if settings["rule"] not in ("tp", "dtp"):
+    if settings["rule"] != "dtp":
         settings.pop("tp_alpha", None)
     return Config(**settings)
 

@@ -48,7 +48,7 @@ def test_tp_diagnose_reports_every_hidden_layer_in_range(rule):
             assert float(distance) > 0
     first = re.findall(r"dist ([\d.]+)", lines[0])
     if rule == "dtp":
-        # A gradient step of the default α = 0.15 on each example: small.
+        # A gradient step of the default α = 0.15 on the batch-mean loss: small.
         assert max(map(float, first)) < 1
     else:
         # The label through the last inverse: a distance of the order of one.

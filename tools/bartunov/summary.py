@@ -5,7 +5,8 @@
 One row per run directory: the method (rule, schedule, shared or untied
 weights), the epochs run ("k of N" while a run has not finished), the final
 train and test error, the best test error over the epochs (the paper reports
-the best within 500 epochs), the paper's train and test error for that cell,
+the best within 500 epochs), how far the test error rose above its best after
+it (in points: a collapse shows here), the paper's train and test error for that cell,
 the median update angle to backprop of the hidden layers at the last probe, and
 the median seconds per epoch. Reads only config.json and metrics.jsonl
 (`urfbtf.records.read_run`); a directory without a finished epoch (or
@@ -65,6 +66,13 @@ def percent(value) -> str:
     return "–" if value is None else f"{100 * value:.2f}"
 
 
+def rise_after_best(errors) -> str:
+    """The most the test error rose above its best in the epochs after it,
+    in percentage points."""
+    best = min(range(len(errors)), key=errors.__getitem__)
+    return f"{100 * (max(errors[best:]) - errors[best]):.2f}"
+
+
 def hidden_angle(record: dict) -> str:
     angles = [
         v
@@ -82,6 +90,7 @@ def table(run_dirs) -> str:
         "train err %",
         "test err %",
         "best test err %",
+        "rise after best (points)",
         "paper train / test %",
         "update angle, hidden (°)",
         "s/epoch",
@@ -96,6 +105,8 @@ def table(run_dirs) -> str:
         arch = "lc" if config["net"].endswith("_lc") else "fc"
         name = method(config)
         paper = PAPER.get((arch, name))
+        if config.get("tp_layer_loss") == "mean":
+            name += ", layer losses averaged over units"
         probed = [r for r in records if any(k.startswith("update_angle/") for k in r)]
         cells = [
             config["net"],
@@ -104,6 +115,7 @@ def table(run_dirs) -> str:
             percent(last.get("train_error")),
             percent(last.get("test_error")),
             percent(min(r["test_error"] for r in records)),
+            rise_after_best([r["test_error"] for r in records]),
             "–" if paper is None else f"{paper[0]:.2f} / {paper[1]:.2f}",
             hidden_angle(probed[-1]) if probed else "–",
             f"{statistics.median(r['epoch_seconds'] for r in records):.0f}",

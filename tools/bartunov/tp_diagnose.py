@@ -74,7 +74,7 @@ class Diagnose(keras.callbacks.Callback):
                 target = target.numpy()
                 distance = np.linalg.norm((target - h).reshape(len(h), -1), axis=1)
                 text += f" out {np.mean(np.abs(target) >= 1):.2f}"
-                text += f" dist {distance.mean():.2f}"
+                text += f" dist {distance.mean():.3g}"
             text += f" w {np.linalg.norm(kernel):.1f}"
             parts.append(f"{stage.block.name}: {text}")
         print(f"step {self.step:5d} error {error:.3f} | " + " | ".join(parts))
@@ -96,13 +96,16 @@ def run(argv) -> None:
         train_examples=config.train_examples,
     )
     model = train.build_model(config, inputs.image_shape, inputs.num_classes)
-    steps = data.steps_per_epoch(inputs.count("train"), config.batch_size)
+    # An alternating epoch is an inverse pass and a forward pass, as the
+    # runner feeds it (`urfbtf.runner.train`).
+    passes = getattr(model, "passes_per_epoch", 1)
+    steps = passes * data.steps_per_epoch(inputs.count("train"), config.batch_size)
     stream = inputs.train(
         tf.distribute.get_strategy(),
         batch_size=config.batch_size,
         seed=config.seed,
         first_epoch=0,
-        epochs=config.epochs,
+        epochs=config.epochs * passes,
     )
     x, y = next(iter(stream.unbatch().batch(flags.FLAGS.examples)))
     print(f"{config.rule} {config.tp_schedule} on {config.net}, {steps} steps/epoch")

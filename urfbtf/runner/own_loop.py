@@ -68,14 +68,14 @@ def fit(
     for epoch in range(initial_epoch, epochs):
         model.reset_metrics()
         callbacks.on_epoch_begin(epoch)
-        variant = getattr(model, "step_variant", None)
-        if variant not in compiled:
-            compiled[variant] = make_train_steps()
-        train_steps = compiled[variant]
         for step in range(0, steps_per_epoch, steps_per_execution):
             count = min(steps_per_execution, steps_per_epoch - step)
             callbacks.on_train_batch_begin(step)
-            train_steps(iterator, tf.constant(count))
+            # Read at every step: an epoch may switch variants in its middle.
+            variant = getattr(model, "step_variant", None)
+            if variant not in compiled:
+                compiled[variant] = make_train_steps()
+            compiled[variant](iterator, tf.constant(count))
             callbacks.on_train_batch_end(step + count - 1, {})
         logs = {
             name: float(value) for name, value in model.get_metrics_result().items()

@@ -137,6 +137,7 @@ def run(
 
 def _run_in(config, model_dir, strategy, chief, previous, diverged, verbose, log):
     """The run in `model_dir`, checked (and for the chief, locked) by `run`."""
+    config = _as_started(config, previous)
     rule = rules.get_rule(config.rule)
     inputs = data.load_inputs(
         config.dataset,
@@ -212,6 +213,20 @@ def _run_in(config, model_dir, strategy, chief, previous, diverged, verbose, log
     return summary
 
 
+def _as_started(config: Config, previous: dict | None) -> Config:
+    """`config`, for a resumed run recorded before `--tp_alternating_epoch`
+    existed, with the meaning of an epoch it started with: each pass of the
+    alternating schedule an epoch (its checkpoints count passes)."""
+    name = "tp_alternating_epoch"
+    declared = {s.name for s in config.settings()}
+    if previous is None or name not in declared or name in previous:
+        return config
+    if previous.get("tp_schedule") != "alternating":
+        return config
+    logging.info("Resuming a run whose alternating epochs are single passes.")
+    return config.replace(**{name: "one_pass"})
+
+
 def score_of(config: Config) -> str:
     """The metric that scores a run of `config`: the test error, or for
     regression, which has no error rate, the test loss. Decided by the task,
@@ -245,13 +260,26 @@ def _fit(
     model, config, phase, inputs, model_dir, start_epoch, strategy, verbose, chief
 ):
     steps = data.steps_per_epoch(inputs.count("train"), phase.batch_size)
+    # An epoch of the alternating target schedule is two passes over the data,
+    # an inverse one and a forward one (`urfbtf.rules.target.model`); each pass
+    # reads the data epoch of its own index, as when each pass was an epoch.
+    passes = getattr(model, "passes_per_epoch", 1)
+    if passes > 1 and steps % config.steps_per_execution:
+        raise UsageError(
+            f"steps_per_execution={config.steps_per_execution} does not divide the "
+            f"{steps} steps of a pass over the training set, and an epoch of "
+            f"rule {config.rule!r}'s alternating schedule switches from its inverse "
+            "pass to its forward pass between two steps. Use a divisor of "
+            f"{steps}, e.g. --steps_per_execution=1."
+        )
     train = inputs.train(
         strategy,
         batch_size=phase.batch_size,
         seed=config.seed,
-        first_epoch=start_epoch,
-        epochs=phase.end_epoch,
+        first_epoch=start_epoch * passes,
+        epochs=phase.end_epoch * passes,
     )
+    steps *= passes
     val = None
     if inputs.count("val"):
         val = inputs.evaluation("val", strategy, batch_size=config.eval_batch_size)

@@ -23,6 +23,7 @@ from urfbtf.rules.target.model import (
     TargetModel,
     Targets,
     TargetSchedule,
+    pass_steps,
     phase_of,
 )
 from urfbtf.rules.target.propagation import (
@@ -51,5 +52,6 @@ __all__ = [
     "TargetSchedule",
     "Targets",
     "chain_of",
+    "pass_steps",
     "phase_of",
 ]

@@ -21,11 +21,15 @@ A net is a chain of stages, stage l mapping h_{l-1} to h_l (`chain_of`): any
 functional model whose blocks follow each other directly trains this way. The
 net's output is what the last block passes on (`TargetModel.net_output`).
 
-With `schedule` "alternating" the model trains its forward weights and its
-inverses in alternate epochs (Lee et al. 2015's code, which Bartunov et al.
-follow: one full epoch of each): epochs 0, 2, 4, ... train the inverses, 1, 3,
-5, ... the forward weights, so that the first forward epoch already has trained
-inverses. The epoch number alone decides, so a resumed run continues exactly.
+With `schedule` "alternating" the model trains its inverses and its forward
+weights in alternate passes over the training set (Lee et al. 2015's code,
+which Bartunov et al. follow: one full pass of each), inverses first, so that
+the first forward pass already has trained inverses. With `passes_per_epoch` 2
+(the runner's default, Lee's `conti_dtp.py` loop) an epoch is an inverse pass,
+its first half of steps, then a forward pass; with 1 (runs made before that)
+each pass is an epoch, epochs 0, 2, 4, ... inverse and 1, 3, 5, ... forward.
+The epoch and the step within it alone decide, so a resumed run continues
+exactly.
 """
 
 from __future__ import annotations
@@ -74,19 +78,53 @@ class Targets:
     differences: list | None = None
 
 
-def phase_of(schedule: str, epoch: int) -> str:
-    """What the steps of `epoch` (0-based) train under `schedule`."""
+def phase_of(
+    schedule: str, epoch: int, step: int = 0, steps: int = 0, passes: int = 1
+) -> str:
+    """What step `step` (0-based) of `epoch` (0-based, of `steps` steps) trains
+    under `schedule`, with `passes` (1 or 2) passes over the data per epoch."""
     if schedule == "parallel":
         return BOTH
+    if passes == 2:
+        return INVERSE if step < steps // 2 else FORWARD
     return INVERSE if epoch % 2 == 0 else FORWARD
 
 
+def pass_steps(schedule: str, epoch: int, steps: int, passes: int = 1) -> dict:
+    """{"inverse_steps": n, "forward_steps": m} of an alternating epoch of
+    `steps` steps: its first n steps train the inverses, the next m the forward
+    weights (the epoch's record says so); {} for the parallel schedule."""
+    if schedule == "parallel":
+        return {}
+    if passes == 2:
+        first = steps // 2
+    else:
+        first = steps if phase_of(schedule, epoch) == INVERSE else 0
+    return {"inverse_steps": first, "forward_steps": steps - first}
+
+
 class TargetSchedule(keras.callbacks.Callback):
-    """Switches a `TargetModel` between forward and inverse epochs
-    (`phase_of`); `TargetModel.fit` adds it."""
+    """Switches a `TargetModel` between forward and inverse passes
+    (`phase_of`) at the start of each epoch and, when an epoch holds both, at
+    its forward pass's first step; `TargetModel.fit` adds it."""
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.model.use_phase(phase_of(self.model.schedule, epoch))
+        self._epoch = epoch
+        self._switch(0)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.model.passes_per_epoch == 2:
+            self._switch(batch)
+
+    def _switch(self, step):
+        steps = (self.params or {}).get("steps") or 0
+        model = self.model
+        model.use_phase(
+            phase_of(model.schedule, self._epoch, step, steps, model.passes_per_epoch)
+        )
+        model.epoch_passes = pass_steps(
+            model.schedule, self._epoch, steps, model.passes_per_epoch
+        )
 
 
 # model -> {layer name: its inverse's error metric}, kept beside the model: as
@@ -103,7 +141,11 @@ class TargetModel(keras.Model):
 
     Attributes:
         schedule: "parallel" (forward weights and inverses every step) or
-            "alternating" (in alternate epochs).
+            "alternating" (in alternate passes over the data).
+        passes_per_epoch: under "alternating", 2 (an epoch is an inverse pass
+            then a forward pass) or 1 (each pass is an epoch); the runner
+            feeds that many passes per epoch.
+        epoch_passes: the current epoch's `pass_steps` (for its record).
         inverse_optimizer: the optimizer of the inverses (set by `compile`),
             or None when the inverses are not learned.
         rule_settings: the rule's own settings (set by the rule's
@@ -116,6 +158,8 @@ class TargetModel(keras.Model):
     """
 
     schedule = "parallel"
+    passes_per_epoch = 1
+    epoch_passes: Mapping = types.MappingProxyType({})
     inverse_optimizer = None
     rule_settings: Mapping = types.MappingProxyType({})
     phase: str | None = None
@@ -194,7 +238,8 @@ class TargetModel(keras.Model):
         `targets[l]` is the target of hidden block l+1's output (None: that block
         has none and does not learn; `differences[l]`, when given, is ĥ − h
         itself); each local loss is the squared distance summed over the
-        block's units and averaged over the batch (each example weighted by
+        block's units (or averaged over them, with the rule setting
+        tp_layer_loss "mean") and averaged over the batch (each example weighted by
         `weights[l]`, when given), divided by the replicas as `compute_loss`
         divides the task loss (their gradients are summed).
         """
@@ -202,6 +247,7 @@ class TargetModel(keras.Model):
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         weights = weights or [None] * len(targets)
         differences = differences or [None] * len(targets)
+        reduction = self.rule_settings.get("tp_layer_loss", "sum")
         objective = loss
         for h, target, weight, given in zip(
             activities[1:-1], targets, weights, differences, strict=True
@@ -214,7 +260,7 @@ class TargetModel(keras.Model):
                 difference = h - tf.stop_gradient(target)
             else:
                 continue
-            objective += per_example_sq(difference, weight) / replicas
+            objective += per_example_sq(difference, weight, reduction) / replicas
         return objective, loss
 
     def train_step(self, data):
@@ -279,7 +325,7 @@ class TargetModel(keras.Model):
     @property
     def step_variant(self) -> str:
         """What the current training step trains (BOTH, FORWARD or INVERSE)."""
-        return self.phase or phase_of(self.schedule, 0)
+        return self.phase or phase_of(self.schedule, 0, 0, 0, self.passes_per_epoch)
 
     def training_callbacks(self) -> list:
         """The callbacks every training of this model needs: the schedule's."""

@@ -37,11 +37,18 @@ def metric_name(layer: str) -> str:
     return f"inverse_error_{layer}"
 
 
-def per_example_sq(difference: tf.Tensor, weights=None) -> tf.Tensor:
-    """Σ over units of difference², averaged over the batch (each example's
-    sum times its weight, when `weights` [batch] are given)."""
+def per_example_sq(difference: tf.Tensor, weights=None, reduction="sum") -> tf.Tensor:
+    """Σ over units of difference² (or, with `reduction` "mean", its mean over
+    the units), averaged over the batch (each example's value times its weight,
+    when `weights` [batch] are given)."""
     flat = tf.reshape(difference, [tf.shape(difference)[0], -1])
-    each = tf.reduce_sum(tf.square(flat), axis=1)
+    squares = tf.square(flat)
+    if reduction == "mean":
+        each = tf.reduce_mean(squares, axis=1)
+    elif reduction == "sum":
+        each = tf.reduce_sum(squares, axis=1)
+    else:
+        raise ValueError(f"reduction={reduction!r}; valid: sum, mean")
     if weights is not None:
         each = each * tf.cast(weights, each.dtype)
     return tf.reduce_mean(each)

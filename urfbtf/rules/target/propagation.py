@@ -9,7 +9,8 @@ the inverses learn on a reconstruction loss with their own Adam optimizer.
 =======  ======================================  =================================
 rule     penultimate target ĥ_{L-1}             lower targets ĥ_{l-1}
 =======  ======================================  =================================
-tp       h_{L-1} − α ∂ℓ/∂h_{L-1}                 g_l(ĥ_l)
+tp       g_L(ô), ô the one-hot label             g_l(ĥ_l)
+         ("vanilla" TP, sec. 2.1.2)
 dtp      h_{L-1} − α ∂ℓ/∂h_{L-1} (Lee et al.     h_{l-1} − g_l(h_l) + g_l(ĥ_l)
          2015, "Algorithm Box 1"; eq. 2)         (eq. 2)
 sdtp     h_{L-1} − g_L(o) + g_L(ô), ô the        as dtp
@@ -18,17 +19,26 @@ aosdtp   h_{L-1} − g_L(o, z) + g_L(ô, z), z      as dtp
          random features of h_{L-1} (eq. 3)
 =======  ======================================  =================================
 
-ℓ is the task loss of one example (so α does not depend on the batch size), its
-gradient taken through the output layer alone: the one place where tp and dtp
-transport weights. o = softmax(h_L) is the predicted class distribution; sdtp
-and aosdtp differentiate nothing below the output's own loss.
+ℓ is the task loss averaged over the (global) batch, as the cost of Lee et
+al.'s `conti_dtp.py` (`H7_ = H7 - lr0*T.grad(cost, H7)`, cost the batch-mean
+NLL), so α acts on each example's gradient divided by the batch size; the
+gradient is taken through the output layer alone, the one place where dtp
+transports weights. o = softmax(h_L) is the predicted class distribution; tp,
+sdtp and aosdtp differentiate nothing below the output's own loss. tp's targets
+depend on the label alone: with exact inverses every example of a class gets
+the same targets, "the same 1-hot vector in the output will always map back to
+precisely the same hidden unit activities" (sec. 2.1.2).
+
+Each layer's squared distances, local and inverse, are summed over its units
+or averaged over them (`--tp_layer_loss`; sum by default, the paper's ‖·‖²₂
+and Lee et al.'s `mse`), and averaged over the batch.
 
 The inverse of block l learns on corrupted inputs h̃ = h_{l-1} + ε, ε ~ N(0, σ²)
 (`--tp_noise`): dtp and tp with Lee et al.'s noise-preserving loss
 ‖h̃ − g_l(f_l(h̃))‖², sdtp and aosdtp with the denoising loss of Algorithm 1,
 ‖h_{l-1} − g_l(f_l(h̃))‖². The first block has no inverse (its target would be
-the input); dtp and tp train no inverse of the output layer (their penultimate
-target needs none).
+the input); dtp trains no inverse of the output layer (its penultimate target
+needs none).
 """
 
 from __future__ import annotations
@@ -44,6 +54,8 @@ from urfbtf.rules.target.settings import (
     INVERSE_LOSS,
     INVERSE_SETTINGS,
     TP_ALPHA,
+    TP_ALTERNATING_EPOCH,
+    TP_LAYER_LOSS,
     TP_NOISE,
     TP_SCHEDULE,
 )
@@ -55,9 +67,9 @@ class TargetPropagation(TargetRule):
     Args:
         name, summary: see `Rule`.
         difference: the difference correction h_{l-1} − g_l(h_l) (eq. 2).
-        top: "gradient" (the penultimate target is a gradient step, tp and dtp)
-            or "label" (the one-hot label, propagated through the last inverse:
-            sdtp and aosdtp).
+        top: "gradient" (the penultimate target is a gradient step, dtp) or
+            "label" (the one-hot label, propagated through the last inverse:
+            tp, sdtp and aosdtp).
         auxiliary: the last inverse also reads random features of h_{L-1}
             (aosdtp).
         denoising: the inverses reconstruct the clean input (sdtp, aosdtp)
@@ -83,6 +95,8 @@ class TargetPropagation(TargetRule):
         self.denoising = denoising
         self.settings = (
             TP_SCHEDULE,
+            TP_ALTERNATING_EPOCH,
+            TP_LAYER_LOSS,
             *((TP_ALPHA,) if top == "gradient" else ()),
             *((INVERSE_LOSS,) if difference and top == "gradient" else ()),
             TP_NOISE,
@@ -117,7 +131,7 @@ class TargetPropagation(TargetRule):
                 "is the one-hot label over the classes, and this net's output "
                 "layer is square, wider than its classes (an invertible net's). "
                 "Use a net with an output unit per class (a bartunov_* net), or "
-                "rule tp or dtp on this net."
+                "rule dtp on this net."
             )
 
     # The targets ---------------------------------------------------------------
@@ -142,14 +156,19 @@ class TargetPropagation(TargetRule):
         return tf.reshape(tap.invert(h, aux), tf.shape(below))
 
     def _gradient_step(self, model, activities, y):
-        """h_{L-1} − α ∂ℓ/∂h_{L-1}: the gradient of each example's task loss,
-        through the output layer alone (its W: Lee et al.'s DTP)."""
+        """h_{L-1} − α ∂ℓ/∂h_{L-1}, ℓ the task loss averaged over the global
+        batch (Lee et al.'s `conti_dtp.py`), its gradient through the output
+        layer alone (its W: Lee et al.'s DTP)."""
         logits, below = activities[-1], activities[-2]
         error = example_error(model, y, logits)
         layer = model.stages()[-1].block.layer
         inputs = tf.reshape(below, [tf.shape(below)[0], *layer.input.shape[1:]])
         gradient = tf.reshape(layer.error_below(error, inputs), tf.shape(below))
-        return below - self._settings(model)["tp_alpha"] * gradient
+        # Each example's gradient of the batch mean is its own over the global
+        # batch size (the batch across every replica).
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        batch = tf.cast(tf.shape(below)[0] * replicas, gradient.dtype)
+        return below - self._settings(model)["tp_alpha"] * gradient / batch
 
     def targets(self, model, activities, y):
         stages = model.stages()
@@ -164,7 +183,9 @@ class TargetPropagation(TargetRule):
             below = activities[-2]
             rebuilt = self._invert(last, o, below)
             reconstructions[count - 1] = rebuilt
-            hidden[-1] = below - rebuilt + self._invert(last, label, below)
+            hidden[-1] = self._invert(last, label, below)
+            if self.difference:
+                hidden[-1] += below - rebuilt
         # Down from the penultimate block: stage k maps h_k to h_{k+1}, and its
         # inverse h_{k+1} back to h_k.
         for k in range(count - 2, 0, -1):
@@ -194,6 +215,7 @@ class TargetPropagation(TargetRule):
         """
         settings = self._settings(model)
         kind = settings.get("inverse_loss", "lee")
+        reduction = settings.get("tp_layer_loss", "sum")
         sigma = settings["tp_noise"]
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         stages = model.stages()
@@ -206,7 +228,7 @@ class TargetPropagation(TargetRule):
             if kind == "drl":
                 total += self._difference_reconstruction(model, activities, k, noise)
             elif kind == "ldrl":
-                total += self._local_difference(model, activities, k, noise)
+                total += self._local_difference(model, activities, k, noise, reduction)
             else:
                 noisy = clean + noise
                 out = stage(noisy, training=False)
@@ -214,7 +236,7 @@ class TargetPropagation(TargetRule):
                     out = tf.nn.softmax(out)  # The output's activity o.
                 rebuilt = self._invert(stage, tf.stop_gradient(out), noisy)
                 aim = clean if self.denoising else noisy
-                total += per_example_sq(aim - rebuilt)
+                total += per_example_sq(aim - rebuilt, reduction=reduction)
         return total / replicas
 
     def _difference_reconstruction(self, model, activities, k, noise):
@@ -249,13 +271,14 @@ class TargetPropagation(TargetRule):
             t = lower + (step if own else tf.stop_gradient(step))
         return tf.reduce_mean(tf.square(noisy - t)) / max(sigma**2, 1e-12)
 
-    def _local_difference(self, model, activities, k, noise):
+    def _local_difference(self, model, activities, k, noise, reduction="sum"):
         """Ernoult et al. (2022)'s local difference reconstruction loss for the
         inverse of stage k, with x = h_{k-1}, y = f_k(x), r = g_k(y):
 
             −2 ⟨ε_x, g_k(f_k(x + ε_x)) − r⟩ + ‖g_k(y + ε_y) − r‖²,
 
-        summed over units and averaged over the batch, ε_x and ε_y independent
+        summed over units (averaged, with reduction "mean") and averaged over
+        the batch, ε_x and ε_y independent
         N(0, σ²) draws (their code, target_prop/feedback_loss.py
         `get_feedback_loss`, as read in ernoult/scalingDTP). Its minimum at
         small σ is g_k's Jacobian equal to f_k's transpose: the inverses learn
@@ -274,14 +297,16 @@ class TargetPropagation(TargetRule):
         each = -2.0 * tf.reduce_sum(flat(noise) * flat(moved), axis=1) + tf.reduce_sum(
             tf.square(flat(spread)), axis=1
         )
+        if reduction == "mean":
+            each = each / tf.cast(tf.shape(flat(x))[1], each.dtype)
         return tf.reduce_mean(each)
 
 
 TP = TargetPropagation(
     "tp",
-    "target propagation: targets through learned inverses",
+    "vanilla target propagation: the one-hot label through learned inverses",
     difference=False,
-    top="gradient",
+    top="label",
 )
 DTP = TargetPropagation(
     "dtp",

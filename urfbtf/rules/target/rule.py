@@ -107,6 +107,10 @@ class TargetRule(Rule):
         model.schedule = settings.get("tp_schedule", "parallel")
         # Kept on the model, so that a plain `model.compile` trains it with them.
         model.rule_settings = dict(settings)
+        # The setting's default when a caller gives only some settings.
+        epoch = settings.get("tp_alternating_epoch", "inverse_and_forward")
+        two = model.schedule == "alternating" and epoch == "inverse_and_forward"
+        model.passes_per_epoch = 2 if two else 1
         return model
 
     # Configuration -----------------------------------------------------------
@@ -217,9 +221,15 @@ class TargetRule(Rule):
 
     def epoch_metrics(self, model):
         """The mean reconstruction error of every inverse over the epoch,
-        ⟨(h_{l-1} − g_l(h_l))²⟩, as inverse_error/<layer>."""
+        ⟨(h_{l-1} − g_l(h_l))²⟩, as inverse_error/<layer>; under the
+        alternating schedule, which of the epoch's steps trained what:
+        schedule/inverse_steps (its first steps) and schedule/forward_steps
+        (the steps after them)."""
         return {
-            f"inverse_error/{name}": float(metric.result().numpy())
-            for name, metric in model.inverse_error_metrics().items()
-            if metric.count.numpy() > 0
+            **{f"schedule/{k}": v for k, v in model.epoch_passes.items()},
+            **{
+                f"inverse_error/{name}": float(metric.result().numpy())
+                for name, metric in model.inverse_error_metrics().items()
+                if metric.count.numpy() > 0
+            },
         }

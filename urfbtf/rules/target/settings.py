@@ -19,16 +19,45 @@ TP_SCHEDULE = Setting(
     str,
     "alternating",
     "tp/dtp/sdtp/aosdtp: train forward weights and inverses every step (parallel) "
-    "or in alternate epochs, inverses first (alternating; better for every rule in "
-    "Bartunov et al.'s Table 1).",
+    "or in alternate passes over the training set, inverses first (alternating, "
+    "as Lee et al.'s DTP code; each epoch is then an inverse pass and a forward "
+    "pass, see --tp_alternating_epoch). Neither is better for every rule: in "
+    "Bartunov et al.'s Table 1 alternating wins on MNIST, but not on CIFAR-10 LC "
+    "(DTP ties, AO-SDTP parallel wins).",
     choices=SCHEDULES,
+)
+TP_ALTERNATING_EPOCHS = ("inverse_and_forward", "one_pass")
+TP_ALTERNATING_EPOCH = Setting(
+    "tp_alternating_epoch",
+    str,
+    "inverse_and_forward",
+    "tp/dtp/sdtp/aosdtp with --tp_schedule=alternating: what one epoch is: an "
+    "inverse pass then a forward pass over the training set (inverse_and_forward, "
+    "Lee et al.'s conti_dtp.py loop; --epochs counts forward passes) or each pass "
+    "alone (one_pass: --epochs counts both kinds, half of them forward; the "
+    "meaning of runs made before this setting, which resume with it).",
+    choices=TP_ALTERNATING_EPOCHS,
 )
 TP_ALPHA = Setting(
     "tp_alpha",
     float,
     0.15,
-    "tp/dtp: step α of the penultimate target h - α dℓ/dh (per example).",
+    "dtp: step α of the penultimate target h - α dL/dh, L the task loss averaged "
+    "over the batch (Lee et al.'s conti_dtp.py, whose cost is the batch-mean NLL).",
     **_POSITIVE,
+)
+TP_LAYER_LOSSES = ("sum", "mean")
+TP_LAYER_LOSS = Setting(
+    "tp_layer_loss",
+    str,
+    "sum",
+    "tp/dtp/sdtp/aosdtp: each layer's local and inverse loss is its squared "
+    "distance summed over the layer's units (sum: Bartunov et al.'s ||.||_2^2 in "
+    "sec. 2.1.2 and Algorithm 1, and Lee et al.'s mse(), sum over units, mean over "
+    "the batch) or averaged over them (mean: the same directions, each layer's "
+    "gradient divided by its width, which moves the balance between the gradient "
+    "and Adam's epsilon); averaged over the batch either way.",
+    choices=TP_LAYER_LOSSES,
 )
 TP_NOISE = Setting(
     "tp_noise",
