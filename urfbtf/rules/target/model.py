@@ -86,8 +86,15 @@ def phase_of(
     if schedule == "parallel":
         return BOTH
     if passes == 2:
-        return INVERSE if step < steps // 2 else FORWARD
+        return INVERSE if step < _inverse_half(steps) else FORWARD
     return INVERSE if epoch % 2 == 0 else FORWARD
+
+
+def _inverse_half(steps: int) -> int:
+    # The runner feeds two passes, an even number of steps; a plain `fit`
+    # splits its one pass, inverses first, so that an epoch of one step still
+    # trains the inverses before any forward step.
+    return (steps + 1) // 2
 
 
 def pass_steps(schedule: str, epoch: int, steps: int, passes: int = 1) -> dict:
@@ -97,7 +104,7 @@ def pass_steps(schedule: str, epoch: int, steps: int, passes: int = 1) -> dict:
     if schedule == "parallel":
         return {}
     if passes == 2:
-        first = steps // 2
+        first = _inverse_half(steps)
     else:
         first = steps if phase_of(schedule, epoch) == INVERSE else 0
     return {"inverse_steps": first, "forward_steps": steps - first}
