@@ -71,11 +71,12 @@ def angle(a, b):
 
 
 def rows_orthogonal_of_unequal_length(model, seed=3):
-    """Every square layer's rows (the paper's W; the kernel's columns)
-    rescaled by lengths in [0.7, 1.3]: still orthogonal, as the authors'
-    regulariser leaves them, so W⁻¹ = Wᵀ diag(d)⁻², not Wᵀ."""
+    """Every square layer's rows (W[in, out]'s, one per input unit: the
+    kernel's rows, a convolution's patch positions) rescaled by lengths in
+    [0.7, 1.3]: still orthogonal, as the authors' regulariser leaves them, so
+    W⁻¹ = Wᵀ diag(d)⁻², not Wᵀ."""
     rng = np.random.default_rng(seed)
     for stage in model.stages()[1:]:
         kernel = stage.block.layer.kernel
-        lengths = rng.uniform(0.7, 1.3, size=kernel.shape[-1]).astype("float32")
-        kernel.assign(kernel * lengths)
+        lengths = rng.uniform(0.7, 1.3, size=kernel.shape[:-1]).astype("float32")
+        kernel.assign(kernel * lengths[..., None])

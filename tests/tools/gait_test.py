@@ -65,9 +65,10 @@ def test_gait_summary_names_what_a_run_changes_from_its_cell():
 
 
 def test_gait_bp_regularised_projection_makes_rows_orthogonal_keeping_lengths():
-    """tools/gait/bp_regularised.py --project: the projected kernel's columns
-    (the paper's rows of W) are orthogonal and as long as before, and a kernel
-    whose rows are already orthogonal is left as it is. The kernel is an
+    """tools/gait/bp_regularised.py --project: the projected kernel's rows
+    (one per input unit, those the regulariser makes orthogonal) are
+    orthogonal and as long as before, and a kernel whose rows are already
+    orthogonal is left as it is. The kernel is an
     orthogonal one moved off orthogonality, with unequal row lengths, as the
     layers are in training (the projection follows every step)."""
     gait_bp_regularised = load_tool("gait/bp_regularised.py")
@@ -75,10 +76,10 @@ def test_gait_bp_regularised_projection_makes_rows_orthogonal_keeping_lengths():
     rng = np.random.default_rng(0)
     orthogonal = np.linalg.qr(rng.normal(size=(24, 24)))[0]
     moved = orthogonal + 0.05 * rng.normal(size=(24, 24))
-    kernel = (moved * rng.uniform(0.5, 2.0, size=24)).astype(np.float32)
+    kernel = (moved * rng.uniform(0.5, 2.0, size=(24, 1))).astype(np.float32)
     projected = gait_bp_regularised.orthogonal_rows(kernel).numpy()
-    gram = projected.T.astype(np.float64) @ projected
-    lengths = np.linalg.norm(kernel, axis=0)
+    gram = projected.astype(np.float64) @ projected.T
+    lengths = np.linalg.norm(kernel, axis=1)
     np.testing.assert_allclose(np.sqrt(np.diag(gram)), lengths, rtol=1e-4)
     off = gram - np.diag(np.diag(gram))
     assert np.abs(off).max() < 1e-4 * lengths.max() ** 2

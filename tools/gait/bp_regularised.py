@@ -6,8 +6,9 @@ tells the regulariser's cost from GAIT-prop's.
         [--only dense2,dense3] [--project] [--lr 1e-4] [--batch_size 100]
         [--width 512] [--normalize none]
 
-GAIT-prop trains its nets under λ Σ_l ‖W_l W_lᵀ − diag(W_l W_lᵀ)‖² (Ahmad et
-al. 2020; the GAIT-prop ImageNet paper, sec. 2.3), backpropagation in the paper
+GAIT-prop trains its nets under λ Σ_l ‖W_l W_lᵀ − diag(W_l W_lᵀ)‖², W_l the
+authors' matrix [in, out] (Ahmad et al. 2020's `ortho_gradients`; the GAIT-prop
+ImageNet paper, sec. 2.3), backpropagation in the paper
 without it, and the paper puts BP's higher train accuracy down to that ("the
 lack of a regularizer being used for BP", sec. 3.1). This trains the net by
 backpropagation with the same regulariser, on the same layers, at the
@@ -21,7 +22,8 @@ keep their initial weights: what the net reaches when they do not learn.
 Where the cost lies: --only names the inverted layers that are regularised
 (default all), to tell one layer's constraint from another's; --project drops
 the regulariser and instead sets each inverted layer's weights, after every
-step, to exactly orthogonal rows of the same lengths: the orthonormal rows
+step, to exactly orthogonal rows (one per input unit: the kernel's rows) of the
+same lengths: the orthonormal rows
 nearest to its rows, (WWᵀ)^(-1/2) W (symmetric orthogonalisation), rescaled,
 W ← diag(d) (WWᵀ)^(-1/2) W with d the row lengths: the constraint itself
 without the regulariser's gradient in Adam's statistics. The last column is
@@ -165,20 +167,21 @@ def normalized(images: np.ndarray, name: str) -> np.ndarray:
 
 
 def orthogonal_rows(kernel) -> tf.Tensor:
-    """The kernel [inputs, outputs] whose columns (the paper's rows of W) are
-    made exactly orthogonal, each keeping its length: K S^(-1/2) diag(d) with
-    S = KᵀK and d² its diagonal."""
+    """The kernel W[inputs, outputs] whose rows (one per input unit, the rows
+    the regulariser makes orthogonal) are made exactly orthogonal, each keeping
+    its length: diag(d) S^(-1/2) W with S = WWᵀ and d² its diagonal."""
     kernel = tf.convert_to_tensor(kernel)
-    gram = tf.matmul(kernel, kernel, transpose_a=True)
+    gram = tf.matmul(kernel, kernel, transpose_b=True)
     values, vectors = tf.linalg.eigh(gram)
     inverse_root = tf.matmul(vectors * tf.math.rsqrt(values), vectors, transpose_b=True)
-    return tf.matmul(kernel, inverse_root) * tf.sqrt(tf.linalg.diag_part(gram))
+    lengths = tf.sqrt(tf.linalg.diag_part(gram))
+    return lengths[:, None] * tf.matmul(inverse_root, kernel)
 
 
 def largest_row_cosine(layer) -> float:
     kernel = np.asarray(layer.kernel, np.float64)
-    lengths = np.linalg.norm(kernel, axis=0)
-    cosines = np.abs(kernel.T @ kernel / np.outer(lengths, lengths))
+    lengths = np.linalg.norm(kernel, axis=1)
+    cosines = np.abs(kernel @ kernel.T / np.outer(lengths, lengths))
     np.fill_diagonal(cosines, 0.0)
     return float(cosines.max())
 

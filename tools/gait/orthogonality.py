@@ -5,8 +5,9 @@
 
 GAIT-prop carries an error down through W⁻¹ where backpropagation uses Wᵀ
 (the GAIT-prop ImageNet paper, sec. 2.1): the two agree when W is orthogonal.
-The authors' regulariser ‖WWᵀ − diag(WWᵀ)‖² (sec. 2.3; Ahmad et al. 2020)
-makes the rows of W orthogonal but leaves their lengths free, and a W with
+The authors' regulariser ‖WWᵀ − diag(WWᵀ)‖² (sec. 2.3; Ahmad et al. 2020's
+`ortho_gradients`, on W[in, out] as their code, h = xW + b) makes the rows of
+W, one per input unit, orthogonal but leaves their lengths free, and a W with
 orthogonal rows of lengths d is W = diag(d) Q, whose inverse is
 Wᵀ diag(d)⁻². So the distance from orthogonality has two parts: rows that are
 not orthogonal, and rows of unequal length. For every invertible layer of each
@@ -18,11 +19,10 @@ run's final model (model.keras) and a batch of training images, this prints:
   error carried by the inverse, e W⁻¹ (e backpropagation's error at the layer's
   field, examples flattened into one vector): the angle GAIT-prop adds at this
   layer;
-- the same angle with the row lengths undone, e diag(d)² W⁻¹: what the rows'
-  lack of orthogonality alone adds.
+- the same angle with the row lengths undone, e W⁻¹ diag(d)²
+  (--gait_row_lengths): what the rows' lack of orthogonality alone adds.
 
-Reads urfbtf's own kernel layout, h = x K + b, in which the paper's W is Kᵀ:
-its rows are K's columns.
+urfbtf's kernel layout, h = xK + b, is the authors' W[in, out]: W is K.
 """
 
 import argparse
@@ -51,10 +51,10 @@ def layer_rows(model, x, y) -> list[dict]:
         layer = stage.block.layer
         if not isinstance(layer, InvertibleDense) or error is None:
             continue
-        kernel = np.asarray(layer.kernel, "f8")  # K = Wᵀ: W's rows are columns.
+        kernel = np.asarray(layer.kernel, "f8")  # W[in, out]: a row an input.
         e = np.asarray(error, "f8")
-        lengths = np.linalg.norm(kernel, axis=0)
-        gram = kernel.T @ kernel
+        lengths = np.linalg.norm(kernel, axis=1)
+        gram = kernel @ kernel.T
         diagonal = np.diag(np.diag(gram))
         inverse = np.linalg.inv(kernel)
         rows.append(
@@ -65,7 +65,7 @@ def layer_rows(model, x, y) -> list[dict]:
                     np.linalg.norm(gram - diagonal) / np.linalg.norm(diagonal)
                 ),
                 "angle": angle(e @ inverse, e @ kernel.T),
-                "angle_lengths_undone": angle((e * lengths**2) @ inverse, e @ kernel.T),
+                "angle_lengths_undone": angle((e @ inverse) * lengths**2, e @ kernel.T),
             }
         )
     return rows

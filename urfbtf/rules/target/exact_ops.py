@@ -1,41 +1,53 @@
 """The arithmetic of targets carried through exact inverses (`gait`): the leaky
-ReLU's slope and inverse applied to differences, each unit's row length, and
-Ahmad et al. (2020)'s orthogonality regulariser."""
+ReLU's slope and inverse applied to differences, each input unit's row length,
+and Ahmad et al. (2020)'s orthogonality regulariser."""
 
 from __future__ import annotations
+
+import math
 
 import tensorflow as tf
 
 
 def _square(layer) -> tf.Tensor:
-    """W as a matrix [inputs of one output, outputs]: a dense kernel, or a
-    convolution's kh·kw·C_in × C_out patch matrix."""
+    """W as the authors' matrix W[in, out]: a dense kernel, or a convolution's
+    kh·kw·C_in × C_out patch matrix (one row per input unit of a field)."""
     kernel = tf.convert_to_tensor(layer.kernel)
     return tf.reshape(kernel, [-1, kernel.shape[-1]])
 
 
-def squared_row_lengths(layer) -> tf.Tensor:
-    """‖w_i‖² of every output unit i: the squared length of its incoming
-    weights, the paper's row of W (a column of the square matrix)."""
-    return tf.reduce_sum(tf.square(_square(layer)), axis=0)
+def is_square(layer) -> bool:
+    """Whether the layer's W[in, out] is square: the layers the authors'
+    code regularises (GAIT_prop_scaling `inv_net.add_ortho_gradients` skips
+    the non-square first layer; every layer of nasiryahm/GAIT-prop is square)."""
+    kernel = layer.kernel
+    return math.prod(kernel.shape[:-1]) == kernel.shape[-1]
+
+
+def squared_input_lengths(layer) -> tf.Tensor:
+    """‖w_i‖² of every input unit i of a field: the squared length of row i of
+    W[in, out], its weights onto the layer's outputs, [in]."""
+    return tf.reduce_sum(tf.square(_square(layer)), axis=1)
 
 
 def orthogonality_penalty(layer) -> tf.Tensor:
-    """‖WWᵀ − diag(WWᵀ)‖² for W = (the layer's matrix)ᵀ, one row per output
-    unit: zero when the rows are orthogonal (Ahmad et al.'s regulariser)."""
+    """Σ_{i≠j} ((W Wᵀ)_ij)² for W[in, out]: zero when the rows of W (one per
+    input unit) are orthogonal. This is the loss of the authors'
+    `ortho_gradients` (nasiryahm/GAIT-prop `inv_net.py`: einsum('ik,jk->ij')
+    on the weight matrix [in, out], minus its diagonal, squared, summed)."""
     return _off_diagonal_energy(_square(layer))
 
 
 @tf.custom_gradient
 def _off_diagonal_energy(matrix):
-    """Σ of the squared off-diagonal entries of MᵀM, with its gradient
-    4 M (MᵀM − diag(MᵀM)) in one product (autodiff would take two more: one
+    """Σ of the squared off-diagonal entries of M Mᵀ, with its gradient
+    4 (M Mᵀ − diag(M Mᵀ)) M in one product (autodiff would take two more: one
     per factor of the Gram matrix; each costs as much as the layer's inverse)."""
-    gram = tf.matmul(matrix, matrix, transpose_a=True)
+    gram = tf.matmul(matrix, matrix, transpose_b=True)
     off = gram - tf.linalg.diag(tf.linalg.diag_part(gram))
 
     def grad(upstream):
-        return upstream * 4.0 * tf.matmul(matrix, off)
+        return upstream * 4.0 * tf.matmul(off, matrix)
 
     return tf.reduce_sum(tf.square(off)), grad
 

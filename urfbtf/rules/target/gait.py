@@ -24,20 +24,22 @@ backpropagation's error, shrunk by the product s_{l-1} of the γ's above. Each
 block's loss ‖a_l − t_l‖² is weighted by 1/(2 s_l), example by example, so its
 gradient is backpropagation's (the authors' code divides its error by γ once
 per layer down); the output layer learns from the task loss itself. Weights
-start orthogonal and a regulariser λ Σ_l ‖W_l W_lᵀ − diag(W_l W_lᵀ)‖²
-(`--ortho_reg`, the authors' form) keeps them near it, on every layer whose
-inverse carries targets.
+start orthogonal and a regulariser λ Σ_l Σ_{i≠j} ((W_l W_lᵀ)_ij)², W_l as the
+authors' matrix [in, out] (`--ortho_reg`; the loss whose gradient is
+nasiryahm/GAIT-prop's `ortho_gradients`, `exact_ops.orthogonality_penalty`),
+keeps the rows of each square W_l, one per input unit, orthogonal. As the
+authors' code, it regularises every square layer: all of them in
+nasiryahm/GAIT-prop's nets, every one but the non-square first layer in the
+ImageNet paper's (artcogsys/GAIT_prop_scaling `inv_net.add_ortho_gradients`).
 
-Row lengths (`--gait_row_lengths`, this project's extension). The regulariser
-makes W's rows orthogonal but leaves their lengths d free, and a W = diag(d) Q
-with Q orthogonal has W⁻¹ = Wᵀ diag(d)⁻²: eq. 4's targets then carry a
-backpropagated error reweighted unit by unit, d_i⁻² where backpropagation has 1.
-On gait_cifar_fc3 after 10 epochs the rows' lengths spread by 2-3% and that
-reweighting is most of GAIT-prop's angle to backpropagation
-(tools/gait/orthogonality.py). Scaling each unit's incremental factor by its
-squared row length, ε_l = γ_l diag(d_l²) D(a_l)², a quantity local to the unit
-(the length of its own incoming weights), gives W⁻¹ diag(d²) = Wᵀ: the targets
-carry backpropagation's error through any W with orthogonal rows.
+Row lengths (`--gait_row_lengths`, this project's extension, not the papers').
+The regulariser makes W's rows orthogonal but leaves their lengths d free, and
+W[in, out] = diag(d) Q with Q orthogonal has W⁻¹ = Wᵀ diag(d)⁻² (x = aW): eq.
+4's targets then carry a backpropagated error reweighted input unit by input
+unit, d_i⁻² where backpropagation has 1. Scaling the step below by each input
+unit's squared row length, W⁻¹ diag(d²) = Wᵀ, carries backpropagation's error
+through any W with orthogonal rows; the factor is local to the unit below (the
+length of its own outgoing weights).
 
 Normalized targets (sec. 2.2.1): with `--gait_norm` η > 0, γ_l is set for each
 example so that the target of the block below lies at distance η from its
@@ -78,9 +80,10 @@ from urfbtf.rules.target.exact_ops import (
     example_norms,
     field_change,
     field_of,
+    is_square,
     orthogonality_penalty,
     per_example,
-    squared_row_lengths,
+    squared_input_lengths,
 )
 from urfbtf.rules.target.model import Targets
 from urfbtf.rules.target.ops import example_error, spread
@@ -207,16 +210,14 @@ class ExactInverseTargets(TargetRule):
             stage = stages[k]
             activation, layer = stage.block.activation, stage.block.layer
             a = activities[k + 1]
-            inverse = inverses[k - 1]
+            lengths = self.incremental and settings["gait_row_lengths"]
+            down = self._step_down(layer, inverses[k - 1], lengths)
             if self.incremental:
-                # ε_l = γ_l D(a_l)² (eq. 4), each unit's also times its squared
-                # row length with --gait_row_lengths; `unit` is the field change
-                # of γ_l = 1 to first order, ε_l (t_l − a_l) / D(a_l).
+                # ε_l = γ_l D(a_l)² (eq. 4); `unit` is the field change of
+                # γ_l = 1 to first order, ε_l (t_l − a_l) / D(a_l).
                 slope = activation_slope(activation, a)
                 unit = slope * difference
-                if settings["gait_row_lengths"]:
-                    unit = unit * squared_row_lengths(layer)
-                gamma = self._gamma(settings, layer, inverse, unit)
+                gamma = self._gamma(settings, down, unit)
                 moved = per_example(gamma, a) * slope * unit
             else:
                 moved = difference
@@ -224,7 +225,7 @@ class ExactInverseTargets(TargetRule):
                 change = field_change(activation, a, moved)
             else:  # The paper's arithmetic: G's argument formed as an activity.
                 change = field_of(activation, a + moved) - field_of(activation, a)
-            step = layer.invert_linear(change, inverse)
+            step = down(change)
             if self.incremental and settings["gait_norm"]:
                 # A unit that the step moves across the leaky ReLU's kink moves
                 # by another slope than D's: set the distance to η exactly.
@@ -249,7 +250,22 @@ class ExactInverseTargets(TargetRule):
         return Targets(hidden, {}, weights, differences)
 
     @staticmethod
-    def _gamma(settings, layer, inverse, unit) -> tf.Tensor:
+    def _step_down(layer, inverse, lengths: bool):
+        """The map of a field change to the step below: W⁻¹, or with
+        `lengths` (--gait_row_lengths) W⁻¹ diag(‖w_i‖²) over the input units
+        i, which is Wᵀ for any W[in, out] = diag(d) Q with Q orthogonal (module
+        docstring). A convolution's field is a patch: its inverse filters are
+        scaled along their patch index, so every overlapping field's share is."""
+        if not lengths:
+            return lambda change: layer.invert_linear(change, inverse)
+        squared = squared_input_lengths(layer)
+        if isinstance(layer, InvertibleDense):
+            return lambda change: layer.invert_linear(change, inverse) * squared
+        filters = inverse * tf.reshape(squared, [*inverse.shape[:-1], 1])
+        return lambda change: layer.invert_linear(change, filters)
+
+    @staticmethod
+    def _gamma(settings, down, unit) -> tf.Tensor:
         """γ_l for every example: `--gait_gamma`, or, normalized, η over the
         distance that the field change `unit` of γ_l = 1 moves the target below
         (module docstring)."""
@@ -257,7 +273,7 @@ class ExactInverseTargets(TargetRule):
         batch = tf.shape(unit)[0]
         if not eta:
             return tf.fill([batch], tf.cast(settings["gait_gamma"], unit.dtype))
-        distance = example_norms(layer.invert_linear(unit, inverse))
+        distance = example_norms(down(unit))
         # An example the net already classifies perfectly has no error to carry.
         return tf.where(distance > 0, eta / tf.maximum(distance, 1e-30), 0.0)
 
@@ -265,10 +281,12 @@ class ExactInverseTargets(TargetRule):
         strength = model.rule_settings["ortho_reg"]
         if not strength:
             return None
-        total = tf.add_n(
-            [orthogonality_penalty(s.block.layer) for s in model.stages()[1:]]
-        )
-        return strength * total
+        # Every square layer, the first too when it is square, as the authors'
+        # code (exact_ops.is_square).
+        layers = [s.block.layer for s in model.stages() if is_square(s.block.layer)]
+        if not layers:
+            return None
+        return strength * tf.add_n([orthogonality_penalty(x) for x in layers])
 
 
 GAIT = ExactInverseTargets(

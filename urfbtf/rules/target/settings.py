@@ -148,17 +148,18 @@ GAIT_ROW_LENGTHS = Setting(
     "gait_row_lengths",
     bool,
     False,
-    "gait: scale each unit's step by the squared length of its incoming weights, "
-    "eps_l = gamma_l diag(|w_i|^2) D(a_l)^2, so that the inverse carries "
-    "backpropagation's error through any W whose rows are orthogonal (the set "
-    "the regulariser keeps W near, whatever its row lengths); false is eq. 4.",
+    "gait (this project's extension, not the papers'): scale the step below by "
+    "each input unit's squared row length |w_i|^2 (its weights onto the layer), "
+    "W^-1 diag(|w_i|^2) = W^T for any W whose rows are orthogonal (the set the "
+    "regulariser keeps W near, whatever its row lengths); false is eq. 4.",
 )
 ORTHO_REG = Setting(
     "ortho_reg",
     float,
     0.1,
-    "gait/tp_exact: λ of the orthogonality regulariser λ‖WWᵀ − diag(WWᵀ)‖² on "
-    "every inverted layer (0.1 in the authors' code).",
+    "gait/tp_exact: λ of the orthogonality regulariser λ‖WWᵀ − diag(WWᵀ)‖², W "
+    "as [in, out], on every square layer (the authors' ortho_gradients; 0.1 in "
+    "nasiryahm/GAIT-prop's README).",
     check=lambda v: v >= 0,
     valid="a number >= 0",
 )
