@@ -7,6 +7,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from urfbtf.precision import to_float32
+
 
 def example_error(model, y, logits) -> tf.Tensor:
     """∂ℓ_n/∂o_n: the gradient of each example's own task loss at the net's
@@ -29,7 +31,9 @@ def spread(model: keras.Model | None, h: tf.Tensor, v: tf.Tensor) -> tf.Tensor:
     with tf.GradientTape() as tape:
         tape.watch(h)
         selected = model(h)
-    return tape.gradient(selected, h, output_gradients=v)
+    # Under a mixed policy the model selects in its compute dtype.
+    found = tape.gradient(selected, h, output_gradients=tf.cast(v, selected.dtype))
+    return tf.cast(found, v.dtype)
 
 
 def metric_name(layer: str) -> str:
@@ -40,8 +44,9 @@ def metric_name(layer: str) -> str:
 
 def per_example_sq(difference: tf.Tensor, weights=None) -> tf.Tensor:
     """Σ over units of difference², averaged over the batch (each example's
-    sum times its weight, when `weights` [batch] are given)."""
-    flat = tf.reshape(difference, [tf.shape(difference)[0], -1])
+    sum times its weight, when `weights` [batch] are given), in float32 under
+    any policy."""
+    flat = tf.reshape(to_float32(difference), [tf.shape(difference)[0], -1])
     each = tf.reduce_sum(tf.square(flat), axis=1)
     if weights is not None:
         each = each * tf.cast(weights, each.dtype)
@@ -51,7 +56,7 @@ def per_example_sq(difference: tf.Tensor, weights=None) -> tf.Tensor:
 def mean_square(difference: tf.Tensor) -> tf.Tensor:
     """The mean of difference² over units and batch (a reconstruction error
     comparable between layers of different widths)."""
-    return tf.reduce_mean(tf.square(difference))
+    return tf.reduce_mean(tf.square(to_float32(difference)))
 
 
 def global_batch_noise(like: tf.Tensor, stddev: float, seed_generator) -> tf.Tensor:
