@@ -52,6 +52,8 @@ import time
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+# Its precision section lives beside it (also when a test loads this file).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_precision  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
