@@ -168,6 +168,7 @@ LAYERS = (
         "urfbtf.metrics",
         "urfbtf.records",
         "urfbtf.alignment",
+        "urfbtf.precision",
         "urfbtf.backward",
         "urfbtf.startup",
     ),

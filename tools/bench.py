@@ -1,9 +1,10 @@
 """Training-step time (and memory) of urfbtf's rules and layers, side by side.
 
-    python tools/bench.py [--sections rules,untied,targets,gait] [--rounds 7]
+    python tools/bench.py [--sections rules,untied,targets,gait,precision]
+                          [--rounds 7]
                           [--steps 3] [--json] [--nondeterministic]
 
-Four sections, each timed in one process with every variant interleaved: each
+Five sections, each timed in one process with every variant interleaved: each
 round times `steps` training steps of every variant on the same batch, in a
 shuffled order, and a ratio is taken within each round, then the median over
 rounds. Load from other processes on a shared machine then hits both sides of a
@@ -29,6 +30,9 @@ ratio alike.
   normalized GAIT-prop (η 1e-4, λ 0.1), with and without --gait_row_lengths
   (GAIT_RULES). Keys `ms/<net>/<rule>` and `ratio/<net>/<rule>`.
   tools/gait/bench.py times the same models at other widths.
+* precision: float32 against mixed_bfloat16 (`--precision`) for each gradient
+  rule on simpnet and deepernet, dtp and GAIT-prop, with deepernet's peak
+  memory; it prints the CPU features it found (tools/bench_precision.py).
 
 TensorFlow runs in the runner's default deterministic mode unless
 `--nondeterministic` is given.
@@ -48,6 +52,9 @@ import time
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+# Its precision section lives beside it (also when a test loads this file).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_precision  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -65,7 +72,7 @@ UNTIED_VARIANTS = ("tied", "sparse", "dense")
 TARGET_NETS = ("bartunov_mnist_fc", "bartunov_mnist_lc")
 TARGET_RULES = ("tp", "dtp", "sdtp", "aosdtp")
 TARGET_BATCH = 100
-SECTIONS = ("rules", "untied", "targets", "gait")
+SECTIONS = ("rules", "untied", "targets", "gait", "precision")
 GAIT_NETS = ("gait_cifar_fc3", "gait_cifar_conv")
 GAIT_BATCH = 100
 # (label, rule, its settings)
@@ -212,14 +219,13 @@ def bench_rules(rounds: int, steps: int) -> dict:
 
 def peak_rss_mb(variant: str, batch_size: int, steps: int) -> float:
     """Peak resident memory of a fresh process running `steps` steps of a variant."""
-    command = [
-        sys.executable,
-        __file__,
-        "--memory_probe",
-        f"{variant}:{batch_size}",
-        "--steps",
-        str(steps),
-    ]
+    return peak_rss_of(f"{variant}:{batch_size}", steps)
+
+
+def peak_rss_of(spec: str, steps: int) -> float:
+    """Peak resident memory of a fresh process running `steps` steps of the
+    variant `spec` names (`memory_probe`)."""
+    command = [sys.executable, __file__, "--memory_probe", spec, "--steps", str(steps)]
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     return float(output.strip().splitlines()[-1])
 
@@ -315,6 +321,9 @@ def gait_table(results: dict) -> str:
 
 
 def memory_probe(spec: str, steps: int) -> None:
+    if spec.startswith("precision:"):
+        bench_precision.memory_probe(spec, steps)
+        return
     variant, batch_size = spec.split(":")
     step = untied_variant(variant, int(batch_size))
     for _ in range(steps + 1):
@@ -357,6 +366,17 @@ def main(argv=None) -> None:
     if "gait" in sections:
         results.update(bench_gait(args.rounds, args.steps))
         tables.append(gait_table(results))
+    if "precision" in sections:
+        results.update(
+            bench_precision.bench_precision(
+                args.rounds,
+                args.steps,
+                interleaved,
+                ratio,
+                lambda spec: peak_rss_of(spec, args.steps),
+            )
+        )
+        tables.append(bench_precision.precision_table(results))
     print(json.dumps(results, sort_keys=True) if args.json else "\n\n".join(tables))
 
 

@@ -13,6 +13,11 @@ the target model reports a NaN loss (`urfbtf.rules.target.model`), and the
 run diverges as it does under every other rule. An invertible matrix reaches
 the op itself, and its result comes back unchanged, bit for bit.
 
+Factorizations and solves run in float32 under every precision policy (the
+layers read their kernels so; `urfbtf.precision`), since TensorFlow has no
+bfloat16 kernel for them and an inverse in 8 bits of mantissa would be no
+inverse.
+
 What is checked, at a cost of order n² against the factorization's n³: every
 entry finite, and every row and column holding an entry of normal size (a zero
 row or column, a dead unit, is how a weight matrix becomes singular; and the
@@ -27,6 +32,17 @@ from collections.abc import Callable
 
 import numpy as np
 import tensorflow as tf
+
+# TensorFlow's own test of whether ops being traced go to XLA (a function with
+# jit_compile=True, a TPU replica); there is no public one.
+from tensorflow.python.ops import control_flow_util
+
+
+def compiled_by_xla() -> bool:
+    """Whether the ops traced now are compiled by XLA, which has no kernel for
+    an LU factorization (`tf.linalg.lu`) but has one for an inverse."""
+    graph = tf.compat.v1.get_default_graph()
+    return bool(control_flow_util.GraphOrParentsInXlaContext(graph))
 
 
 def factorizable(matrices: tf.Tensor) -> tf.Tensor:

@@ -179,10 +179,12 @@ class FeedbackLayer(keras.layers.Layer):
     def _masked(initializer, mask):
         return initializer if mask is None else zero_where_masked(initializer, mask)
 
-    def _read(self, variable, mask):
+    def _read(self, variable, mask, dtype=None):
         # Read the weights into tensors before the custom-gradient call (it must
-        # not see Keras variables), in the layer's compute dtype.
-        value = tf.cast(tf.convert_to_tensor(variable), self.compute_dtype)
+        # not see Keras variables), in the layer's compute dtype (or `dtype`), as
+        # Keras' own layers do: under a mixed policy the variable's gradient
+        # comes back through this cast in float32 (`urfbtf.precision`).
+        value = tf.cast(tf.convert_to_tensor(variable), dtype or self.compute_dtype)
         if mask is not None:
             value = tf.where(tf.convert_to_tensor(mask), value, tf.zeros_like(value))
         return value

@@ -101,8 +101,9 @@ class InvertibleConv2D(FeedbackConv2D):
         """F = reshape((M⁻¹)ᵀ, [kh, kw, C_in, C_out]) from the current weights, or
         from `kernel` (one inversion, shared by every example of a step; NaN
         where M is not invertible: `urfbtf.layers.factorization`)."""
-        if kernel is None:
-            kernel = self._read(self.kernel, self.kernel_mask)
+        if kernel is None:  # Inverted in float32, whatever the policy.
+            kernel = self._read(self.kernel, self.kernel_mask, tf.float32)
+        kernel = tf.cast(kernel, tf.float32)
         inverse = guarded(tf.linalg.inv, tf.reshape(kernel, [-1, kernel.shape[-1]]))
         return tf.reshape(tf.transpose(inverse), kernel.shape)
 
@@ -139,7 +140,11 @@ class InvertibleConv2D(FeedbackConv2D):
                     f"size {self._input_size}; pass input_shape to invert_linear."
                 )
             input_shape = tf.concat([tf.shape(dfield)[:1], self._input_size], 0)
-        return self._conv_transpose(dfield, filters, input_shape)
+        # In float32, as the inverse filters (`inverse_filters`).
+        rebuilt = self._conv_transpose(
+            tf.cast(dfield, tf.float32), tf.cast(filters, tf.float32), input_shape
+        )
+        return tf.cast(rebuilt, dfield.dtype)
 
     def _conv(self, inputs, kernel):
         return tf.nn.conv2d(inputs, kernel, self.strides, self.padding.upper())

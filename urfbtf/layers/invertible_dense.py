@@ -15,7 +15,7 @@ from typing import NamedTuple
 import keras
 import tensorflow as tf
 
-from urfbtf.layers.factorization import guarded
+from urfbtf.layers.factorization import compiled_by_xla, guarded
 from urfbtf.layers.feedback_dense import FeedbackDense
 
 
@@ -64,7 +64,9 @@ class InvertibleDense(FeedbackDense):
     def inverse_matrix(self) -> tf.Tensor:
         """W⁻¹ from the current weights, as a matrix (NaN where W is not
         invertible: `urfbtf.layers.factorization`)."""
-        return guarded(tf.linalg.inv, self._read(self.kernel, self.kernel_mask))
+        return guarded(
+            tf.linalg.inv, self._read(self.kernel, self.kernel_mask, tf.float32)
+        )
 
     def inverse_factors(self) -> LUFactors:
         """The LU factors that `invert_linear` solves with, from the current
@@ -86,27 +88,34 @@ class InvertibleDense(FeedbackDense):
                 here if not given), or a matrix to multiply by instead.
         """
         inverse = self.inverse_factors() if inverse is None else inverse
+        dtype = dfield.dtype
+        dfield = tf.cast(dfield, tf.float32)  # Solved in float32, whatever the policy.
         if isinstance(inverse, LUFactors):
             # dz W⁻¹ = (W⁻ᵀ dzᵀ)ᵀ: an LU factorization (2n³/3) and two
             # triangular solves per batch cost less than forming W⁻¹ (2n³)
             # when the batch is narrower than the layer, and are as exact.
             solved = tf.linalg.lu_solve(*inverse, tf.transpose(dfield))
-            return tf.transpose(solved)
-        return tf.matmul(dfield, inverse)
+            return tf.cast(tf.transpose(solved), dtype)
+        return tf.cast(tf.matmul(dfield, tf.cast(inverse, tf.float32)), dtype)
 
 
-def lu_factors(layers) -> list[LUFactors]:
+def lu_factors(layers) -> list[LUFactors | tf.Tensor]:
     """`inverse_factors()` of every one of `layers` (InvertibleDense), in one
     batched factorization per kernel shape: each factorization is
     single-threaded, and when TensorFlow runs one op at a time (the runner's
-    deterministic mode) separate ones would not overlap."""
+    deterministic mode) separate ones would not overlap. In float32, under
+    every policy. Under XLA, which has no LU kernel, the inverse matrices
+    (`inverse_matrix`) instead, which `invert_linear` multiplies by."""
+    if compiled_by_xla():
+        return [layer.inverse_matrix() for layer in layers]
     groups = {}
     for i, layer in enumerate(layers):
         groups.setdefault(tuple(layer.kernel.shape), []).append(i)
     found = [None] * len(layers)
     for indices in groups.values():
         kernels = [
-            layers[i]._read(layers[i].kernel, layers[i].kernel_mask) for i in indices
+            layers[i]._read(layers[i].kernel, layers[i].kernel_mask, tf.float32)
+            for i in indices
         ]
         transposed = tf.transpose(tf.stack(kernels), [0, 2, 1])
         lu, permutation = guarded(tf.linalg.lu, transposed)

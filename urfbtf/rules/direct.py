@@ -48,6 +48,7 @@ from urfbtf import graph, losses
 from urfbtf.backward import linear
 from urfbtf.errors import UsageError
 from urfbtf.layers.direct_feedback import DirectFeedback
+from urfbtf.precision import to_float32
 from urfbtf.rules.base import Rule, step_metrics
 from urfbtf.settings import Setting
 
@@ -164,13 +165,18 @@ class DirectFeedbackModel(keras.Model):
         """
         taps = self.taps()
         loss = self.compute_loss(y=y, y_pred=outputs)
-        error = tf.stop_gradient(output_error(self.loss, outputs, y))
+        # Under a mixed policy the error, the signal and every product summed
+        # into the objective are float32; B_l projects in the layer's precision.
+        error = tf.stop_gradient(output_error(self.loss, to_float32(outputs), y))
         signal = tf.stop_gradient(direct_signal(self.rule.signal, error, y))
         objective = loss
         if self.output_signal == "direct":
-            objective = tf.reduce_sum(outputs * signal)
+            objective = tf.reduce_sum(to_float32(outputs) * signal)
         for tap, h in zip(taps, hidden, strict=True):
-            objective += tf.reduce_sum(h * tf.stop_gradient(tap.project(signal, h)))
+            projected = tap.project(tf.cast(signal, h.dtype), h)
+            objective += tf.reduce_sum(
+                to_float32(h) * tf.stop_gradient(to_float32(projected))
+            )
         return objective, loss
 
     def tap_outputs(self, x, training: bool = False):
@@ -178,17 +184,23 @@ class DirectFeedbackModel(keras.Model):
         outputs, _, hidden = graph.tapped(self)(x, training=training)
         return outputs, hidden
 
-    def direct_gradients(self, x, y, training: bool = True):
-        """(gradients of the trainable weights, loss, outputs) for one batch."""
+    def direct_gradients(self, x, y, training: bool = True, scale_loss=None):
+        """(gradients of the trainable weights, loss, outputs) for one batch;
+        `scale_loss` (an optimizer's, under mixed_float16) scales the objective
+        they are the gradients of."""
         with tf.GradientTape() as tape:
             outputs, hidden = self.tap_outputs(x, training=training)
             objective, loss = self.direct_objective(outputs, hidden, y)
+            if scale_loss is not None:
+                objective = scale_loss(objective)
         gradients = tape.gradient(objective, self.trainable_weights)
         return gradients, loss, outputs
 
     def train_step(self, data):
         x, y = data[0], data[1]
-        gradients, loss, outputs = self.direct_gradients(x, y)
+        gradients, loss, outputs = self.direct_gradients(
+            x, y, scale_loss=self.optimizer.scale_loss
+        )
         self.optimizer.apply_gradients(
             zip(gradients, self.trainable_weights, strict=True)
         )

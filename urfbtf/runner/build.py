@@ -11,7 +11,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from urfbtf import losses, nets, rules
+from urfbtf import losses, nets, precision, rules
 from urfbtf.errors import UsageError
 from urfbtf.metrics import TOP5_MIN_CLASSES, ErrorRate, TopKError
 from urfbtf.runner import untying
@@ -39,9 +39,17 @@ def build_model(
 ) -> keras.Model:
     """The model of `config` in phase `phase` of its untying schedule
     (`urfbtf.runner.untying`; default: the first), built and compiled by its
-    rule; call it inside the strategy's scope."""
+    rule, under the dtype policy `config.precision`; call it inside the
+    strategy's scope."""
     phase = phase or untying.schedule(config)[0]
     rule = rules.get_rule(config.rule)
+    # The layers keep the policy they are made under (`urfbtf.precision`), and
+    # compile wraps the optimizer for loss scaling under mixed_float16.
+    with precision.policy(config.precision):
+        return _build_and_compile(config, image_shape, num_classes, phase, rule)
+
+
+def _build_and_compile(config, image_shape, num_classes, phase, rule):
     settings = config.rule_settings()
     model = nets.build_net(
         config.net,

@@ -40,6 +40,7 @@ class Config:
     adam_beta2: float = 0.999
     adam_epsilon: float = 1e-07
     seed: int = 0
+    precision: str = "float32"
     deterministic: bool = True
     strategy: str = "default"
     tpu: str = ""
@@ -107,6 +108,7 @@ class Config:
         adam_beta2: float = ...,
         adam_epsilon: float = ...,
         seed: int = ...,
+        precision: str = ...,
         deterministic: bool = ...,
         strategy: str = ...,
         tpu: str = ...,

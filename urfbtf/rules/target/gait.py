@@ -75,6 +75,7 @@ import tensorflow as tf
 from urfbtf.errors import UsageError
 from urfbtf.layers.invertible_dense import InvertibleDense, lu_factors
 from urfbtf.layers.leaky_relu import LeakyReLU
+from urfbtf.precision import to_float32
 from urfbtf.rules.target.exact_ops import (
     activation_slope,
     example_norms,
@@ -193,10 +194,13 @@ class ExactInverseTargets(TargetRule):
         settings = model.rule_settings
         stages = model.stages()
         count = len(stages)
+        # Targets carried in float32 under every policy: a difference a γ^k
+        # away from its activity, and the solves (`urfbtf.precision`).
+        activities = [to_float32(a) for a in activities]
         # d = t_L − a_L at the output block's whole output: the classes' error,
         # zero at the auxiliary units.
         top = activities[-1]
-        error = example_error(model, y, model.net_output(activities))
+        error = to_float32(example_error(model, y, model.net_output(activities)))
         difference = -spread(model.head(), top, error)
         batch = tf.shape(top)[0]
         scale = tf.ones([batch], top.dtype)  # s: d ≈ −s ∂ℓ/∂a.

@@ -44,6 +44,7 @@ import numpy as np
 import tensorflow as tf
 
 from urfbtf.layers.tap import Tap
+from urfbtf.precision import to_float32
 from urfbtf.rules.base import rule_of, step_metrics
 from urfbtf.rules.target.chain import Stage, chain_of
 from urfbtf.rules.target.ops import mean_square, metric_name, per_example_sq
@@ -259,12 +260,15 @@ class TargetModel(keras.Model):
         for h, target, weight, given in zip(
             activities[1:-1], targets, weights, differences, strict=True
         ):
+            # Each local loss in float32, whatever the policy (`urfbtf.precision`).
+            h = to_float32(h)
             if given is not None:
+                given = to_float32(given)
                 # ‖h − ĥ‖² with ĥ − h as given: the same value and gradient as
                 # h − ĥ, without the subtraction that would round it away.
                 difference = (h - tf.stop_gradient(h)) - tf.stop_gradient(given)
             elif target is not None:
-                difference = h - tf.stop_gradient(target)
+                difference = h - tf.stop_gradient(to_float32(target))
             else:
                 continue
             objective += per_example_sq(difference, weight, reduction) / replicas
@@ -288,15 +292,19 @@ class TargetModel(keras.Model):
                 if penalty is not None:
                     replicas = tf.distribute.get_strategy().num_replicas_in_sync
                     objective += penalty / replicas
+            # The identity but under mixed_float16 (`urfbtf.precision`).
+            scaled = self.optimizer.scale_loss(objective)
         if phase in (BOTH, FORWARD):
             forward = self.forward_variables()
-            gradients = tape.gradient(objective, forward)
+            gradients = tape.gradient(scaled, forward)
             self.optimizer.apply_gradients(zip(gradients, forward, strict=True))
         del tape
         if phase in (BOTH, INVERSE) and self.inverse_optimizer is not None:
             inverse = self.inverse_variables()
             with tf.GradientTape() as tape:
-                inverse_loss = rule.inverse_loss(self, activities)
+                inverse_loss = self.inverse_optimizer.scale_loss(
+                    rule.inverse_loss(self, activities)
+                )
             gradients = tape.gradient(inverse_loss, inverse)
             self.inverse_optimizer.apply_gradients(zip(gradients, inverse, strict=True))
         # A rule's own terms can turn non-finite while the task loss is still
@@ -309,7 +317,9 @@ class TargetModel(keras.Model):
         loss = tf.where(tf.math.is_finite(objective), loss, tf.cast(np.nan, loss.dtype))
         stages = self.stages()
         own = {
-            metric_name(stages[k].name): mean_square(activities[k] - reconstruction)
+            metric_name(stages[k].name): mean_square(
+                to_float32(activities[k]) - to_float32(reconstruction)
+            )
             for k, reconstruction in targets.reconstructions.items()
         }
         return step_metrics(self, loss, y, self.net_output(activities), own=own)

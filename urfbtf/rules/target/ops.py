@@ -8,6 +8,7 @@ import keras
 import tensorflow as tf
 
 from urfbtf import losses
+from urfbtf.precision import to_float32
 
 
 def example_error(model, y, logits) -> tf.Tensor:
@@ -28,7 +29,9 @@ def spread(model: keras.Model | None, h: tf.Tensor, v: tf.Tensor) -> tf.Tensor:
     with tf.GradientTape() as tape:
         tape.watch(h)
         selected = model(h)
-    return tape.gradient(selected, h, output_gradients=v)
+    # Under a mixed policy the model selects in its compute dtype.
+    found = tape.gradient(selected, h, output_gradients=tf.cast(v, selected.dtype))
+    return tf.cast(found, v.dtype)
 
 
 def metric_name(layer: str) -> str:
@@ -40,8 +43,8 @@ def metric_name(layer: str) -> str:
 def per_example_sq(difference: tf.Tensor, weights=None, reduction="sum") -> tf.Tensor:
     """Σ over units of difference² (or, with `reduction` "mean", its mean over
     the units), averaged over the batch (each example's value times its weight,
-    when `weights` [batch] are given)."""
-    flat = tf.reshape(difference, [tf.shape(difference)[0], -1])
+    when `weights` [batch] are given), in float32 under any policy."""
+    flat = tf.reshape(to_float32(difference), [tf.shape(difference)[0], -1])
     squares = tf.square(flat)
     if reduction == "mean":
         each = tf.reduce_mean(squares, axis=1)
@@ -57,7 +60,7 @@ def per_example_sq(difference: tf.Tensor, weights=None, reduction="sum") -> tf.T
 def mean_square(difference: tf.Tensor) -> tf.Tensor:
     """The mean of difference² over units and batch (a reconstruction error
     comparable between layers of different widths)."""
-    return tf.reduce_mean(tf.square(difference))
+    return tf.reduce_mean(tf.square(to_float32(difference)))
 
 
 def global_batch_noise(like: tf.Tensor, stddev: float, seed_generator) -> tf.Tensor:

@@ -21,6 +21,7 @@ from urfbtf.layers.feedback_conv2d import FeedbackConv2D
 from urfbtf.layers.inverse import LearnedInverse
 from urfbtf.layers.tap import Tap
 from urfbtf.layers.untied_conv2d import UntiedConv2D
+from urfbtf.precision import loss_scaled
 from urfbtf.rules.base import Rule
 from urfbtf.rules.target.model import TargetModel, Targets
 
@@ -158,13 +159,15 @@ class TargetRule(Rule):
         model.rule_settings = settings
         model.optimizer.build(model.forward_variables())
         if self.learned_inverses:
-            model.inverse_optimizer = keras.optimizers.Adam(
+            inverse_adam = keras.optimizers.Adam(
                 settings["inverse_lr"],
                 beta_1=settings["inverse_beta1"],
                 beta_2=settings["inverse_beta2"],
                 epsilon=settings["inverse_epsilon"],
                 name="inverse_adam",
             )
+            # Loss-scaled under mixed_float16, as compile scales the model's own.
+            model.inverse_optimizer = loss_scaled(inverse_adam, model)
             # Built now, in the strategy's scope (see tests/support/local_rule.py).
             model.inverse_optimizer.build(model.inverse_variables())
         model.inverse_error_metrics()

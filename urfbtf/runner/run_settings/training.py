@@ -1,10 +1,12 @@
-"""The settings of training: epochs, batches, the optimizer and its step, the seed.
+"""The settings of training: epochs, batches, the optimizer and its step, the seed,
+the precision.
 
 Defaults are Amit (2019)'s, section 4: plain SGD with step 0.1 and batch 500.
 """
 
 from __future__ import annotations
 
+from urfbtf import precision
 from urfbtf.errors import UsageError
 from urfbtf.runner.run_settings.conditions import POSITIVE, unless
 from urfbtf.settings import Setting
@@ -83,4 +85,13 @@ SETTINGS: tuple[Setting, ...] = (
         applies=_ADAM_ONLY,
     ),
     Setting("seed", int, 0, "Seed of weights, masks, dropout, data order."),
+    Setting(
+        "precision",
+        str,
+        "float32",
+        "The Keras dtype policy the net computes in; variables stay float32 "
+        "(mixed_bfloat16 on TPUs and CPUs with native bfloat16, mixed_float16 "
+        "with loss scaling on GPUs; docs/running.md#precision).",
+        choices=precision.POLICIES,
+    ),
 )
