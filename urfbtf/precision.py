@@ -74,5 +74,8 @@ def loss_scaled(optimizer, model):
 
 
 def to_float32(x: tf.Tensor) -> tf.Tensor:
-    """x in float32 (a cast, whose gradient casts back to x's dtype)."""
-    return tf.cast(x, tf.float32) if x.dtype != tf.float32 else x
+    """x in float32 when it is of a lower precision (a cast, whose gradient
+    casts back to x's dtype); float32 and float64 (a model built in float64,
+    as the reference tests build theirs) pass unchanged."""
+    x = tf.convert_to_tensor(x)
+    return tf.cast(x, tf.float32) if x.dtype in (tf.bfloat16, tf.float16) else x
