@@ -222,16 +222,6 @@ def test_the_package_data_ships_every_flagfile():
 NON_TP_CELLS = [p for p in CELLS if _method(p)[2] in NON_TP_RULES]
 
 
-@pytest.fixture
-def parse():
-    def parse_argv(*args):
-        main.parse_flags(["urfbtf", *args])
-        return FLAGS
-
-    yield parse_argv
-    FLAGS.unparse_flags()
-
-
 def _config() -> Config:
     return Config(**parsed_settings())
 

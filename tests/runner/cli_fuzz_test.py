@@ -13,9 +13,9 @@ import random
 import pytest
 from absl import flags
 
+from tests.support import command
 from urfbtf import data, rules
 from urfbtf.records import read_records
-from urfbtf.runner import main
 
 FLAGS = flags.FLAGS
 
@@ -115,26 +115,19 @@ def _draw(rng: random.Random) -> list[str]:
 
 
 def _run(args, model_dir, capsys):
-    argv = [
-        "urfbtf",
-        "--dataset=cifar10_sample",  # No download, unless a draw changes it.
-        *args,
-        "--epochs=1",
-        "--train_examples=20",
-        "--batch_size=20",
-        "--val_examples=20",
-        "--eval_batch_size=500",
-        f"--model_dir={model_dir}",
-    ]
-    try:
-        main.parse_flags(argv)
-        main.main(["urfbtf"])
-        status = 0
-    except SystemExit as stop:
-        status = stop.code
-    finally:
-        FLAGS.unparse_flags()
-    return status, capsys.readouterr().err
+    return command.run_in_process(
+        [
+            "--dataset=cifar10_sample",  # No download, unless a draw changes it.
+            *args,
+            "--epochs=1",
+            "--train_examples=20",
+            "--batch_size=20",
+            "--val_examples=20",
+            "--eval_batch_size=500",
+            f"--model_dir={model_dir}",
+        ],
+        capsys,
+    )
 
 
 @pytest.mark.slow

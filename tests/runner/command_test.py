@@ -20,16 +20,6 @@ from urfbtf.runner.config import Config, declared_settings
 FLAGS = flags.FLAGS
 
 
-@pytest.fixture
-def parse():
-    def parse_argv(*args):
-        main.parse_flags(["urfbtf", *args])
-        return FLAGS
-
-    yield parse_argv
-    FLAGS.unparse_flags()
-
-
 @pytest.mark.parametrize("argument", ["--help", "--helpshort", "-h"])
 def test_help_lists_every_run_flag_by_group_with_its_default(argument, capsys):
     with pytest.raises(SystemExit) as exit_info:

@@ -7,20 +7,11 @@ import sys
 import pytest
 from absl import flags
 
+from tests.support import command
 from tests.support.paths import REPO
 from urfbtf.runner import main
 
 FLAGS = flags.FLAGS
-
-
-@pytest.fixture
-def parse():
-    def parse_argv(*args):
-        main.parse_flags(["urfbtf", *args])
-        return FLAGS
-
-    yield parse_argv
-    FLAGS.unparse_flags()
 
 
 def test_net_selects_its_flagfile_and_later_flags_override(parse):
@@ -59,23 +50,9 @@ def _run(*args, cwd=REPO):
 
 
 def _run_in_process(args, capsys):
-    """What `urfbtf ARGS` exits with and prints, in this process.
-
-    The command's own path (parse_flags, then main) without a new interpreter:
-    each subprocess costs seconds of TensorFlow import, and the messages are
-    the same (`test_the_command_line_prints_the_same_message` runs one).
-    """
     if not any(a.startswith(("--dataset", "--data_dir")) for a in args):
         args = ("--dataset=cifar10_sample", *args)
-    try:
-        main.parse_flags(["urfbtf", *args])
-        main.main(["urfbtf"])
-        status = 0
-    except SystemExit as stop:
-        status = stop.code
-    finally:
-        FLAGS.unparse_flags()
-    return status, capsys.readouterr().err
+    return command.run_in_process(args, capsys)
 
 
 def _assert_one_paragraph(stderr, expected):
