@@ -67,7 +67,24 @@ def test_an_experiment_resolves_from_another_directory_and_later_flags_win(
 @pytest.mark.parametrize("name", sorted(experiments.experiments()))
 def test_every_experiment_parses_and_has_a_description(parse, name):
     assert parse(f"--experiment={name}").epochs > 0
-    assert experiments.description(experiments.flagfile(name))
+    path = experiments.flagfile(name)
+    text = experiments.description(path)
+    # One line of the listing: a sentence, not a cut-off header line.
+    assert text and len(text) <= 114, text
+    assert text.count("(") == text.count(")") or text.endswith("..."), text
+    assert not text.startswith(path.stem) and not text.endswith((":", ",")), text
+
+
+def test_a_description_is_the_opening_comments_first_sentence(tmp_path):
+    path = tmp_path / "cell.cfg"
+    path.write_text(
+        "# cell: BP, Smith et al. (2018, arXiv:1), on MNIST with\n"
+        "# the net LC (5x5, 64) -> softmax. Epochs: 50.\n"
+        "#   ./run.sh --flagfile=cell.cfg\n--epochs=50\n"
+    )
+    assert experiments.description(path) == (
+        "BP, Smith et al., on MNIST with the net LC (5x5, 64) -> softmax"
+    )
 
 
 def test_a_bad_experiment_exits_2_naming_the_valid_ones(capsys):
@@ -83,14 +100,15 @@ def test_a_bad_experiment_exits_2_naming_the_valid_ones(capsys):
     assert "amit/deepernet" in error and "gait/cifar_fc3_gait_norm" in error
 
 
-def test_list_experiments_prints_each_name_with_its_first_comment_line(parse, capsys):
+def test_list_experiments_prints_each_name_with_its_description(parse, capsys):
     parse("--list_experiments")
     main.main(["urfbtf"])
     listed = capsys.readouterr().out.splitlines()
     assert len(listed) == len(experiments.experiments())
     deepernet = next(line for line in listed if line.startswith("amit/deepernet "))
-    first_comment = (experiments.FLAGS_DIR / "deepernet.cfg").read_text().split("\n")[0]
-    assert deepernet.split(None, 1)[1] == first_comment.lstrip("# ")
+    # flags/deepernet.cfg opens "# deepernet, Amit (2019) section 4 and Figs. 6
+    # (right), 7:" and lists the layers below.
+    assert deepernet.split(None, 1)[1] == "Amit section 4 and Figs. 6, 7"
 
 
 def test_the_first_line_says_what_the_run_does_fresh_and_resumed(tmp_path):

@@ -9,11 +9,12 @@ top-level flagfiles that `--net` also reads (`flags/deepernet.cfg`), so they are
 named here, in a small explicit index, rather than moved: every path the pages
 give (`--flagfile=flags/deepernet.cfg`) keeps working.
 
-An experiment's description is its flagfile's first comment line.
+An experiment's description is the first sentence of its flagfile's opening\ncomment.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from urfbtf.errors import UsageError
@@ -78,14 +79,54 @@ def flagfile(name: str) -> Path:
     )
 
 
+# Abbreviations whose full stop does not end a sentence.
+_ABBREVIATIONS = ("al.", "e.g.", "i.e.", "Fig.", "Figs.", "Eq.", "sec.", "cf.")
+_LONGEST = 110
+
+
 def description(path: Path) -> str:
-    """The first comment line of a flagfile, without its '#' and without a
-    leading "name:" that repeats the file's stem."""
+    """The first sentence of a flagfile's opening comment, on one line: without
+    its parentheses (citations, file paths), without a leading "name:" or
+    "name," that repeats the file's stem, and cut at a word near 110
+    characters."""
+    lines = []
     for line in path.read_text().splitlines():
-        if line.startswith("#"):
-            text = line.lstrip("#").strip()
-            return text.removeprefix(f"{path.stem}:").strip()
-    return ""
+        if not line.startswith("#"):
+            break
+        body = line[1:]
+        # An indented line (a command, a layer listing) or an empty one ends the
+        # opening paragraph.
+        if not body.strip() or body.startswith("  "):
+            break
+        lines.append(body.strip())
+    text = _without_parentheses(" ".join(lines)).strip()
+    for prefix in (f"{path.stem}:", f"{path.stem},"):
+        text = text.removeprefix(prefix).strip()
+    text = _first_sentence(text).rstrip(":;, ")
+    if len(text) > _LONGEST:
+        text = text[:_LONGEST].rsplit(" ", 1)[0].rstrip(",;:") + " ..."
+    return text
+
+
+def _without_parentheses(text: str) -> str:
+    # A parenthesis is an aside (a citation, a path), unless it holds a
+    # layer's shape: "LC (5x5, 64, 2)".
+    kept, depth = [], 0
+    for k, char in enumerate(text):
+        shape = re.match(r"\(\d+x\d+", text[k:])
+        depth += char == "(" and (depth > 0 or not shape)
+        if depth == 0:
+            kept.append(char)
+        depth -= char == ")" and depth > 0
+    return " ".join("".join(kept).split()).replace(" ,", ",").replace(" .", ".")
+
+
+def _first_sentence(text: str) -> str:
+    words = text.split(" ")
+    for k, word in enumerate(words):
+        if word.endswith(".") and word not in _ABBREVIATIONS and k < len(words) - 1:
+            return " ".join(words[: k + 1]).rstrip(".")
+    return text.rstrip(".")
 
 
 def listing() -> str:
