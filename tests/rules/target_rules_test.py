@@ -327,7 +327,14 @@ def test_a_target_rule_run_learns_and_records_its_inverses(rule, tmp_path):
 def test_a_target_rule_under_mirrored_gives_the_single_device_result(
     rule, tmp_path, mirrored
 ):
-    cfg = target_run.quick_config(rule=rule, epochs=2, tp_schedule="alternating")
+    # dtp's hidden targets move by α times the gradient of the batch-MEAN loss:
+    # most of its hidden layers' gradients are then near 0, where Adam's 1/√v
+    # turns the replicas' other summation order into differences of up to 4e-3
+    # (0.45% of a 256x256 kernel, seen in CI); plain SGD keeps them at rounding.
+    plain = dict(optimizer="sgd", lr=0.1) if rule == "dtp" else {}
+    cfg = target_run.quick_config(
+        rule=rule, epochs=2, tp_schedule="alternating", **plain
+    )
     train.run(cfg, tmp_path / "one", **QUIET)
     train.run(
         cfg.replace(strategy="mirrored"), tmp_path / "two", strategy=mirrored, **QUIET
@@ -337,10 +344,9 @@ def test_a_target_rule_under_mirrored_gives_the_single_device_result(
     assert list(one) == list(two)
     # Two replicas sum the batch's gradients in another order than one device;
     # Adam divides each step by √v, which turns those last-bit differences into
-    # up to 4.2e-4 on the few weights whose gradient is nearly 0 (26 of dtp's
-    # 786,432, whose hidden targets move by α times the batch-mean gradient).
+    # ~1e-4 on the few weights whose gradient is nearly 0.
     for path, value in one.items():
-        np.testing.assert_allclose(two[path], value, rtol=1e-3, atol=6e-4, err_msg=path)
+        np.testing.assert_allclose(two[path], value, rtol=1e-3, atol=3e-4, err_msg=path)
     records = read_records(tmp_path / "one"), read_records(tmp_path / "two")
     for a, b in zip(*records, strict=True):
         assert abs(a["train_loss"] - b["train_loss"]) < 1e-4
