@@ -3,15 +3,12 @@ on its own net, gait_imagenet_conv: its settings carry backpropagation's
 update to every layer at initialization, and the image sizes it can be run at
 hold ImageNet's 1000 classes."""
 
-import numpy as np
 import pytest
 
 from tests.runner.gait_flagfiles_test import _flagfile_settings
-from tests.support.gait_nets import angle, backprop_updates
 from tests.support.paths import REPO
+from tests.support.tool_loader import load_tool
 from urfbtf import nets
-from urfbtf.nets import gait_training
-from urfbtf.registry import get_rule
 from urfbtf.runner.config import Config
 
 CELL = REPO / "flags" / "gait" / "imagenet_conv_gait_norm.cfg"
@@ -56,25 +53,7 @@ def test_the_imagenet_cell_follows_backpropagation_at_initialization():
         "orthogonal",
         "softmax",
     )  # What gait_training.compiled_model sets up.
-    rule = get_rule(config.rule)
-    settings = {s.name: getattr(config, s.name) for s in rule.settings}
-    size = config.image_size
-    model = gait_training.compiled_model(
-        config.net,
-        config.rule,
-        settings,
-        lr=config.lr,
-        input_shape=(size, size, 3),
-        num_classes=CLASSES,
-    )
-    rng = np.random.default_rng(0)
-    x = rng.uniform(size=(2, size, size, 3)).astype("float32")
-    y = rng.integers(0, CLASSES, 2)
-    _, updates = model.rule.layer_gradients(model, x, y)
-    found = {
-        stage.name: angle(ours, bp)
-        for stage, ours, bp in zip(
-            model.stages(), updates, backprop_updates(model, x, y), strict=True
-        )
-    }
+    # The measurement tools/gait/README.md reports, on the cell's image size.
+    imagenet_angles = load_tool("gait/imagenet_angles.py")
+    found = imagenet_angles.initial_angles(config, config.image_size, batch=2)
     assert len(found) == 8 and max(found.values()) < 5.0, found
