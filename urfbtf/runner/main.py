@@ -199,8 +199,18 @@ def main(argv: list[str]) -> None:
 
 def cli() -> None:
     """The `urfbtf` command (and `python -m urfbtf`): what `./run.sh` runs."""
-    with interrupt.handled():
-        app.run(main, flags_parser=parse_flags)
+    try:
+        with interrupt.handled():
+            app.run(main, flags_parser=parse_flags)
+    except SystemExit as exit_:
+        if exit_.code != interrupt.EXIT_STATUS:
+            raise
+        # Ctrl-C may land inside TensorFlow's tracing and leave a half-built
+        # graph, which the interpreter's final garbage collection can crash on
+        # (a SIGSEGV after the message, status -11 instead of 130). Everything
+        # the run keeps is already on disk and the kernel releases its lock, so
+        # the process ends here, without that teardown.
+        interrupt.exit_now()
 
 
 if __name__ == "__main__":
