@@ -120,6 +120,32 @@ def test_without_an_interrupt_the_handler_changes_nothing():
     assert signal.getsignal(signal.SIGINT) is before
 
 
+def test_while_training_a_first_ctrl_c_waits_for_the_step_to_end(
+    capsys, sigint_restored
+):
+    steps_after_the_signal = []
+    with pytest.raises(SystemExit) as exit_:
+        with interrupt.handled(), interrupt.deferred():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # Inside a step, which the signal must not break.
+            steps_after_the_signal.append("finished")
+            interrupt.RaisedBetweenSteps().on_train_batch_end(0)
+            steps_after_the_signal.append("next")
+    assert exit_.value.code == 130 and steps_after_the_signal == ["finished"]
+    assert _line(capsys.readouterr().err).startswith("urfbtf: interrupted")
+
+
+def test_a_second_ctrl_c_while_training_raises_at_once(capsys, sigint_restored):
+    with pytest.raises(SystemExit) as exit_:
+        with interrupt.handled(), interrupt.deferred():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(60)  # The second signal interrupts this.
+    assert exit_.value.code == 130
+    assert _line(capsys.readouterr().err).startswith("urfbtf: interrupted")
+
+
 # A real run, interrupted twice, then resumed (slow).
 
 

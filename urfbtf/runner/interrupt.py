@@ -10,6 +10,12 @@ arrives; inside TensorFlow's tracing, or Python called back from its C++ code,
 that may come out as another exception. So the command line records every
 SIGINT (`handled`), and around a run (`reported`) any exception that follows
 one becomes a `RunInterrupted` that says where the run stopped.
+
+While the run trains (`deferred`), the first Ctrl-C is only recorded, and
+raised between two steps (`RaisedBetweenSteps`): a `KeyboardInterrupt` raised
+inside TensorFlow's tracing was sometimes swallowed (the run went on to its
+end) and sometimes left a half-built graph that crashed the interpreter's
+garbage collector (SIGSEGV). A second Ctrl-C raises at once.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import keras
+
 from urfbtf.runner import checkpoint
 
 # 128 + SIGINT: what shells report for a command ended by Ctrl-C.
@@ -28,6 +36,9 @@ EXIT_STATUS = 128 + signal.SIGINT
 
 # Set by the command line's SIGINT handler; read by `reported`.
 _received = False
+# Inside `deferred`: a first SIGINT waits in `_pending` for the next step's end.
+_deferring = False
+_pending = False
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -95,8 +106,48 @@ def _interrupted_by(error: BaseException) -> bool:
     return _received or isinstance(error, KeyboardInterrupt)
 
 
+@contextlib.contextmanager
+def deferred() -> Iterator[None]:
+    """Inside the block (a run's training), a first SIGINT the command line
+    handles is raised by `RaisedBetweenSteps` at the next step's end, or at the
+    block's end, instead of wherever the interpreter happens to be."""
+    global _deferring, _pending
+    _deferring, _pending = True, False
+    try:
+        yield
+    finally:
+        _deferring = False
+    raise_pending()
+
+
+def raise_pending() -> None:
+    """Raises the `KeyboardInterrupt` of a deferred SIGINT, if one came."""
+    global _pending
+    if _pending:
+        _pending = False
+        raise KeyboardInterrupt
+
+
+class RaisedBetweenSteps(keras.callbacks.Callback):
+    """Raises a deferred Ctrl-C (`deferred`) where Keras calls back between
+    steps, out of any traced or compiled code. Listed after the callback that
+    checkpoints, so that an epoch it finished stays finished."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        raise_pending()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        raise_pending()
+
+    def on_epoch_end(self, epoch, logs=None):
+        raise_pending()
+
+
 def _on_sigint(signum, frame) -> None:
-    global _received
+    global _received, _pending
+    if _deferring and not _pending:
+        _received = _pending = True
+        return
     _received = True
     raise KeyboardInterrupt
 

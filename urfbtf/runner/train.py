@@ -325,20 +325,25 @@ def _fit(
 
 
 def _train(model, train, strategy, config, record, verbose, schedule) -> None:
-    """`fit`, or the own loop under MultiWorkerMirroredStrategy."""
-    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        own_loop.fit(
-            model,
-            train,
-            strategy=strategy,
-            callbacks=[record],
-            steps_per_execution=config.steps_per_execution,
-            verbose=verbose,
-            **schedule,
-        )
-    else:
-        # The stream is already shuffled, per epoch, by (seed, epoch).
-        model.fit(train, shuffle=False, callbacks=[record], verbose=verbose, **schedule)
+    """`fit`, or the own loop under MultiWorkerMirroredStrategy; a Ctrl-C ends
+    either between two steps (`urfbtf.runner.interrupt.deferred`)."""
+    callbacks = [record, interrupt.RaisedBetweenSteps()]
+    with interrupt.deferred():
+        if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            own_loop.fit(
+                model,
+                train,
+                strategy=strategy,
+                callbacks=callbacks,
+                steps_per_execution=config.steps_per_execution,
+                verbose=verbose,
+                **schedule,
+            )
+        else:
+            # The stream is already shuffled, per epoch, by (seed, epoch).
+            model.fit(
+                train, shuffle=False, callbacks=callbacks, verbose=verbose, **schedule
+            )
 
 
 def _check_batch_sizes(config: Config, strategy) -> None:
