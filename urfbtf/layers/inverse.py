@@ -103,9 +103,15 @@ class LearnedInverse(Tap):
         self.geometry = dict(geometry or {})
         self.activation = activation
         self.aux_units = int(aux_units)
-        self.sigma = (
-            keras.layers.deserialize(activation) if activation is not None else None
-        )
+        self.sigma = None
+        if activation is not None:
+            # In the variables' precision (float32 under a mixed policy): g(h)
+            # is computed in h's, and the targets take small differences of it
+            # (`urfbtf.precision`); a layer made under mixed_bfloat16 would cast
+            # its input to bfloat16 (dtp's first-layer step 59% off float32's).
+            config = {**activation, "config": {**activation["config"]}}
+            config["config"]["dtype"] = self.dtype_policy.variable_dtype
+            self.sigma = keras.layers.deserialize(config)
 
     def build(self, input_shape):
         n_in = math.prod(self.target_shape)
