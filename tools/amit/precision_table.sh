@@ -24,4 +24,4 @@ for seed in $seeds; do
     done
   done
 done
-.venv/bin/python tools/summarize_runs.py "${runs[@]}"
+.venv/bin/python -m urfbtf.runs "${runs[@]}"
