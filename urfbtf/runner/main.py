@@ -205,11 +205,12 @@ def cli() -> None:
     except SystemExit as exit_:
         if exit_.code != interrupt.EXIT_STATUS:
             raise
-        # Ctrl-C may land inside TensorFlow's tracing and leave a half-built
-        # graph, which the interpreter's final garbage collection can crash on
-        # (a SIGSEGV after the message, status -11 instead of 130). Everything
-        # the run keeps is already on disk and the kernel releases its lock, so
-        # the process ends here, without that teardown.
+        # Training defers a Ctrl-C to the end of a step (`interrupt.deferred`),
+        # but one that lands elsewhere in TensorFlow's code (reading the data,
+        # building the model) may leave its objects half made, and tearing them
+        # down can crash the interpreter (SIGSEGV, status -11 instead of 130).
+        # Everything the run keeps is already on disk and the kernel releases
+        # its lock, so the process ends here, without that teardown.
         interrupt.exit_now()
 
 
