@@ -12,9 +12,10 @@ import time
 import pytest
 from absl import flags
 
+from tests.support import command
 from tests.support.paths import REPO
 from urfbtf import data
-from urfbtf.runner import checkpoint, interrupt, main
+from urfbtf.runner import checkpoint, interrupt
 
 FLAGS = flags.FLAGS
 SMALL = dict(
@@ -66,17 +67,9 @@ def _interrupt_while_loading(monkeypatch, converted_to=None):
 
 def _command_line(capsys, model_dir) -> tuple[int, str]:
     args = [f"--{k}={v}" for k, v in SMALL.items()]
-    main.parse_flags(["urfbtf", *args, f"--model_dir={model_dir}"])
-    capsys.readouterr()
-    try:
-        with interrupt.handled():
-            main.main(["urfbtf"])
-        status = 0
-    except SystemExit as exit_:
-        status = exit_.code
-    finally:
-        FLAGS.unparse_flags()
-    return status, capsys.readouterr().err
+    return command.run_in_process(
+        [*args, f"--model_dir={model_dir}"], capsys, handled=True
+    )
 
 
 @pytest.mark.parametrize(

@@ -5,9 +5,11 @@ exit statuses are the same in-process (tests/runner/main_test.py runs the real
 command for two cases to show it).
 """
 
+import contextlib
+
 from absl import flags
 
-from urfbtf.runner import main
+from urfbtf.runner import interrupt, main
 
 FLAGS = flags.FLAGS
 
@@ -18,11 +20,14 @@ def parse(*args: str):
     return FLAGS
 
 
-def run_in_process(args, capsys) -> tuple[int, str]:
-    """(exit status, stderr) of `urfbtf ARGS`, run by `main` in this process."""
+def run_in_process(args, capsys, handled: bool = False) -> tuple[int, str]:
+    """(exit status, stderr) of `urfbtf ARGS`, run by `main` in this process;
+    with `handled`, inside the command line's Ctrl-C handler
+    (`urfbtf.runner.interrupt.handled`)."""
     try:
         main.parse_flags(["urfbtf", *args])
-        main.main(["urfbtf"])
+        with interrupt.handled() if handled else contextlib.nullcontext():
+            main.main(["urfbtf"])
         status = 0
     except SystemExit as stop:
         status = stop.code
