@@ -13,10 +13,11 @@ import keras
 import pytest
 from absl import flags
 
+from tests.support import command
 from tests.support.runs import QUIET
 from urfbtf.errors import RunFilesError
 from urfbtf.records import read_records
-from urfbtf.runner import checkpoint, main, recorder, train
+from urfbtf.runner import checkpoint, recorder, train
 from urfbtf.runner.config import Config
 
 FLAGS = flags.FLAGS
@@ -33,16 +34,7 @@ def _main(capsys, model_dir, epochs=1):
     """Runs the command line in this process (so that monkeypatches hold);
     returns (exit status, stderr)."""
     args = [f"--{k}={v}" for k, v in {**SMALL, "epochs": epochs}.items()]
-    main.parse_flags(["urfbtf", *args, f"--model_dir={model_dir}"])
-    capsys.readouterr()
-    try:
-        main.main(["urfbtf"])
-        status = 0
-    except SystemExit as exit_:
-        status = exit_.code
-    finally:
-        FLAGS.unparse_flags()
-    return status, capsys.readouterr().err
+    return command.run_in_process([*args, f"--model_dir={model_dir}"], capsys)
 
 
 def _message(stderr: str) -> str:
